@@ -50,9 +50,11 @@ pub fn is_absolute_uri(s: &str) -> bool {
     first_ok
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         && !rest.is_empty()
-        && !s
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`'))
+        && !s.chars().any(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`')
+        })
 }
 
 /// A tenant name (`NGSILD-Tenant`). The default tenant is the empty name.
@@ -69,8 +71,7 @@ impl TenantId {
     pub fn parse(s: &str) -> Result<Self> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
         if ok {
             Ok(Self(Arc::from(s)))

@@ -179,7 +179,9 @@ impl Entity {
     /// The default instance of `name`, or else its first instance.
     pub fn attr(&self, name: &str) -> Option<&Attribute> {
         let list = self.attrs.get(name)?;
-        list.iter().find(|a| a.dataset_id.is_none()).or(list.first())
+        list.iter()
+            .find(|a| a.dataset_id.is_none())
+            .or(list.first())
     }
     /// True if the entity has `ty` among its types.
     pub fn has_type(&self, ty: &str) -> bool {

@@ -5,9 +5,12 @@
 //! over [`Entity`] in expanded form. Attribute and type names in a parsed
 //! query are compact terms until `expand_names` maps them to IRIs.
 
+mod expr;
 pub mod geo;
 pub mod q;
 pub mod scope;
+#[cfg(test)]
+mod test_support;
 pub mod types;
 
 use regex::Regex;
@@ -15,7 +18,7 @@ use regex::Regex;
 use crate::ids::EntityId;
 use crate::model::{Entity, Iri};
 
-pub use self::geo::GeoQuery;
+pub use self::geo::{geometry_from_json, GeoQuery, GeoRel};
 pub use self::q::Q;
 pub use self::scope::ScopeQ;
 pub use self::types::TypeExpr;
@@ -42,8 +45,11 @@ pub struct EntityFilter {
 impl EntityFilter {
     /// True if `e` satisfies every part of the filter.
     pub fn matches(&self, e: &Entity) -> bool {
-        (self.ids.is_empty() || self.ids.iter().any(|id| *id == e.id))
-            && self.id_pattern.as_ref().is_none_or(|p| p.is_match(e.id.as_str()))
+        (self.ids.is_empty() || self.ids.contains(&e.id))
+            && self
+                .id_pattern
+                .as_ref()
+                .is_none_or(|p| p.is_match(e.id.as_str()))
             && self.types.as_ref().is_none_or(|t| t.matches(&e.types))
             && (self.attrs.is_empty() || self.attrs.iter().any(|a| e.attrs.contains_key(a)))
             && self.q.as_ref().is_none_or(|q| q.matches(e))
@@ -59,5 +65,39 @@ impl EntityFilter {
             && self.q.is_none()
             && self.scope_q.is_none()
             && self.geo_q.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::test_support::{entity, expand};
+    use super::*;
+
+    #[test]
+    fn entity_filter_combines_the_languages() {
+        let e = entity(json!({
+            "@types": ["https://ex.org/Vehicle"],
+            "@scope": ["/Seoul/Gangnam"],
+            "speed": 80,
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [127.03, 37.5]}}
+        }));
+        let mut types = TypeExpr::parse("Vehicle,Bus").unwrap();
+        types.expand_names(&expand);
+        let mut q = Q::parse("speed>50").unwrap();
+        q.expand_names(&expand);
+        let mut filter = EntityFilter {
+            types: Some(types),
+            q: Some(q),
+            scope_q: Some(ScopeQ::parse("/Seoul/#").unwrap()),
+            geo_q: Some(
+                GeoQuery::parse("near;maxDistance==1000", "Point", "[127.03,37.501]").unwrap(),
+            ),
+            ..EntityFilter::default()
+        };
+        assert!(filter.matches(&e));
+        filter.scope_q = Some(ScopeQ::parse("/Busan/#").unwrap());
+        assert!(!filter.matches(&e));
     }
 }

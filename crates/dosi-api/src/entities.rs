@@ -1,0 +1,546 @@
+//! `/entities` handlers: create, retrieve, query, replace, merge, delete, the
+//! attribute operations and purge (clause 6.4, 6.5, 6.6, 6.7).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dosi_broker::codec::decode::{self, check_name, Mode};
+use dosi_broker::codec::encode::{self, EncodeOptions, Format};
+use dosi_broker::UpdateOutcome;
+use dosi_jsonld::ActiveContext;
+use dosi_ngsi::model::{core_iri, Iri};
+use dosi_ngsi::{AttrKind, Entity, EntityId, NgsiError, Result, TenantId, Timestamp};
+use serde_json::{json, Value};
+
+use crate::params::{self, Params};
+use crate::problem::ApiResult;
+use crate::req::{self, Accept, BodyKind};
+use crate::state::{AppState, Ctx};
+
+fn entity_id(raw: &str) -> Result<EntityId> {
+    EntityId::parse(raw)
+}
+
+fn attr_name(ctx: &ActiveContext, raw: &str) -> Result<Iri> {
+    check_name(raw, "path")?;
+    Ok(Arc::from(ctx.expand_term(raw)))
+}
+
+/// POST /entities
+pub async fn create(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> ApiResult<Response> {
+    let tenant = req::tenant(&h)?;
+    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    if !b.json.is_object() {
+        return Err(NgsiError::bad_data("an entity must be a JSON object").into());
+    }
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let input = decode::entity(&b.json, &Ctx(&ctx), Mode::Full, true, Timestamp::now())?;
+    let id = st.broker.create_entity(&tenant, input).await?;
+    let mut r = StatusCode::CREATED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/ngsi-ld/v1/entities/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// GET /entities/{id}
+pub async fn retrieve(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let accept = req::accept(&h, true)?;
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
+    let link = req::get_context(&h)?;
+    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    let opts = params::encode_options(&p, &ctx)?;
+    check_attr_names(&p)?;
+    let e = st
+        .broker
+        .get(&tenant, &id)
+        .await?
+        .ok_or_else(|| NgsiError::not_found(format!("entity {id} does not exist")))?;
+    let join = join_mode(&p)?;
+    let body = match (accept, join) {
+        (Accept::GeoJson, _) => {
+            let gp = geometry_property(&p, &ctx)?;
+            encode::feature(&e, &Ctx(&ctx), &opts, &gp)
+        }
+        (_, Some((flat, level))) => {
+            let mut out = Vec::new();
+            let v = joined(
+                &st,
+                &tenant,
+                &e,
+                &ctx,
+                &opts,
+                flat,
+                level,
+                &mut out,
+                &mut HashSet::new(),
+            )
+            .await?;
+            if flat {
+                let mut all = vec![v];
+                all.extend(out);
+                Value::Array(all)
+            } else {
+                v
+            }
+        }
+        _ => encode::entity(&e, &Ctx(&ctx), &opts),
+    };
+    Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+}
+
+/// `join=flat|inline` with `joinLevel` (clause 4.5.23).
+fn join_mode(p: &Params) -> Result<Option<(bool, u32)>> {
+    let level = match p.get("joinLevel") {
+        None => 1,
+        Some(l) => l.parse::<u32>().ok().filter(|l| *l >= 1).ok_or_else(|| {
+            NgsiError::bad_data(format!("joinLevel must be a positive integer, not '{l}'"))
+        })?,
+    };
+    match p.get("join") {
+        None => Ok(None),
+        Some("flat") => Ok(Some((true, level))),
+        Some("inline") => Ok(Some((false, level))),
+        Some("@none") => Ok(None),
+        Some(o) => Err(NgsiError::bad_data(format!(
+            "join must be flat, inline or @none, not '{o}'"
+        ))),
+    }
+}
+
+/// Renders `e` with its related entities: inline puts them under `entity`
+/// members of the relationships; flat appends them to `flat_out`.
+#[allow(clippy::too_many_arguments)]
+fn joined<'a>(
+    st: &'a AppState,
+    tenant: &'a TenantId,
+    e: &'a Entity,
+    ctx: &'a ActiveContext,
+    opts: &'a EncodeOptions,
+    flat: bool,
+    level: u32,
+    flat_out: &'a mut Vec<Value>,
+    seen: &'a mut HashSet<EntityId>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value>> + Send + 'a>> {
+    Box::pin(async move {
+        seen.insert(e.id.clone());
+        let mut v = encode::entity(e, &Ctx(ctx), opts);
+        if level == 0 {
+            return Ok(v);
+        }
+        // Related entities are rendered whole (no attrs projection), as the spec's examples do.
+        let sub_opts = EncodeOptions {
+            attrs: None,
+            pick: None,
+            omit: None,
+            ..opts.clone()
+        };
+        for (name, instances) in &e.attrs {
+            let key = Ctx(ctx).compact_name(name);
+            for (i, a) in instances.iter().enumerate() {
+                if !matches!(a.kind, AttrKind::Relationship | AttrKind::ListRelationship) {
+                    continue;
+                }
+                let targets: Vec<String> = match &a.value {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(l) => l
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    _ => vec![],
+                };
+                let mut inlined = Vec::new();
+                for t in targets {
+                    let Ok(tid) = EntityId::parse(&t) else {
+                        continue;
+                    };
+                    if seen.contains(&tid) && flat {
+                        continue;
+                    }
+                    let Some(target) = st.broker.get(tenant, &tid).await? else {
+                        continue;
+                    };
+                    let rendered = joined(
+                        st,
+                        tenant,
+                        &target,
+                        ctx,
+                        &sub_opts,
+                        flat,
+                        level - 1,
+                        flat_out,
+                        seen,
+                    )
+                    .await?;
+                    if flat {
+                        flat_out.push(rendered);
+                    } else {
+                        inlined.push(rendered);
+                    }
+                }
+                if flat
+                    || inlined.is_empty()
+                    || opts.format == Format::Simplified && inlined.is_empty()
+                {
+                    continue;
+                }
+                let ent = if inlined.len() == 1 {
+                    inlined.remove(0)
+                } else {
+                    Value::Array(inlined)
+                };
+                let slot = v
+                    .get_mut(&key)
+                    .map(|s| if s.is_array() { s.get_mut(i) } else { Some(s) });
+                if let Some(Some(slot)) = slot {
+                    if opts.format == Format::Simplified {
+                        *slot = json!({ "object": slot.clone(), "entity": ent });
+                    } else if let Value::Object(m) = slot {
+                        m.insert("entity".into(), ent);
+                    }
+                }
+            }
+        }
+        Ok(v)
+    })
+}
+
+trait CompactName {
+    fn compact_name(&self, iri: &str) -> String;
+}
+impl CompactName for Ctx<'_> {
+    fn compact_name(&self, iri: &str) -> String {
+        self.0.compact_iri(iri)
+    }
+}
+
+fn check_attr_names(p: &Params) -> Result<()> {
+    for name in ["attrs", "pick", "omit"] {
+        for a in p.list(name).unwrap_or_default() {
+            check_name(&a, name)?;
+        }
+    }
+    Ok(())
+}
+
+fn geometry_property(p: &Params, ctx: &ActiveContext) -> Result<String> {
+    match p.get("geometryProperty") {
+        None => Ok(core_iri::LOCATION.to_string()),
+        Some(g) => {
+            check_name(g, "geometryProperty")?;
+            Ok(ctx.expand_term(g))
+        }
+    }
+}
+
+/// GET /entities
+pub async fn query(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let accept = req::accept(&h, true)?;
+    let p = Params::parse(q.as_deref())?;
+    let link = req::get_context(&h)?;
+    run_query(&st, &h, p, link, accept).await
+}
+
+/// Runs an entity query from parameters (shared by GET /entities and POST /entityOperations/query).
+pub async fn run_query(
+    st: &AppState,
+    h: &HeaderMap,
+    p: Params,
+    link: Option<Value>,
+    accept: Accept,
+) -> ApiResult<Response> {
+    let tenant = req::tenant(h)?;
+    let ctx = req::active(st, &tenant, link.as_ref()).await?;
+    check_attr_names(&p)?;
+    let filter = params::filter(&p, &ctx)?;
+    let has_minimal = ["type", "attrs", "q", "georel", "scopeQ", "idPattern"]
+        .iter()
+        .any(|k| p.get(k).is_some());
+    if !has_minimal && !p.flag("local")? {
+        return Err(NgsiError::bad_data(
+            "a query needs at least one of type, attrs, q, geo-query (georel/geometry/coordinates) or scopeQ",
+        )
+        .into());
+    }
+    let opts = params::encode_options(&p, &ctx)?;
+    let page = params::page(&p, st.config.default_limit, st.config.max_limit)?;
+    let gp = if accept == Accept::GeoJson {
+        Some(geometry_property(&p, &ctx)?)
+    } else {
+        None
+    };
+    let join = join_mode(&p)?;
+    if !tenant.is_default() && !st.broker.tenant_exists(&tenant).await? {
+        return Err(NgsiError::new(
+            dosi_ngsi::ErrorKind::NonexistentTenant,
+            format!("tenant {tenant} does not exist"),
+        )
+        .into());
+    }
+    let res = st.broker.query(&tenant, &filter, page).await?;
+    let terms = Ctx(&ctx);
+    let body = if let Some(gp) = gp {
+        encode::feature_collection(
+            res.entities
+                .iter()
+                .map(|e| encode::feature(e, &terms, &opts, &gp))
+                .collect(),
+        )
+    } else if let Some((flat, level)) = join {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for e in &res.entities {
+            seen.insert(e.id.clone());
+        }
+        let mut roots = Vec::new();
+        for e in &res.entities {
+            roots.push(
+                joined(
+                    st, &tenant, e, &ctx, &opts, flat, level, &mut out, &mut seen,
+                )
+                .await?,
+            );
+        }
+        roots.extend(out);
+        Value::Array(roots)
+    } else {
+        Value::Array(
+            res.entities
+                .iter()
+                .map(|e| encode::entity(e, &terms, &opts))
+                .collect(),
+        )
+    };
+    let mut r = req::reply(StatusCode::OK, body, accept, link.as_ref());
+    if let Some(total) = res.total {
+        r.headers_mut()
+            .insert("NGSILD-Results-Count", HeaderValue::from(total));
+    }
+    Ok(r)
+}
+
+/// DELETE /entities/{id}
+pub async fn delete(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    st.broker.delete_entity(&tenant, &id).await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// PUT /entities/{id}
+pub async fn replace(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let input = decode::entity(&b.json, &Ctx(&ctx), Mode::Full, false, Timestamp::now())?;
+    if input.id.as_ref().is_some_and(|i| *i != id) {
+        return Err(NgsiError::bad_data("the body's id differs from the id in the path").into());
+    }
+    if input.types.is_empty() {
+        return Err(NgsiError::bad_data("a replacement entity needs a type").into());
+    }
+    st.broker.replace_entity(&tenant, &id, input).await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// PATCH /entities/{id} (merge)
+pub async fn merge(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let input = decode::entity(&b.json, &Ctx(&ctx), Mode::Merge, false, Timestamp::now())?;
+    if input.id.as_ref().is_some_and(|i| *i != id) {
+        return Err(NgsiError::bad_data("the body's id differs from the id in the path").into());
+    }
+    st.broker.merge_entity(&tenant, &id, input).await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// POST /entities/{id}/attrs (append)
+pub async fn append(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
+    let no_overwrite = p.has_option("noOverwrite");
+    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
+    let out = st
+        .broker
+        .append_attrs(&tenant, &id, input, no_overwrite)
+        .await?;
+    Ok(update_reply(out, &ctx))
+}
+
+/// PATCH /entities/{id}/attrs (update)
+pub async fn update(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
+    if input.attrs.is_empty() {
+        return Err(NgsiError::bad_data("no attributes to update").into());
+    }
+    let out = st.broker.update_attrs(&tenant, &id, input).await?;
+    Ok(update_reply(out, &ctx))
+}
+
+/// 204 when everything was written, else 207 with an UpdateResult.
+fn update_reply(out: UpdateOutcome, ctx: &ActiveContext) -> Response {
+    if out.not_updated.is_empty() {
+        return req::empty(StatusCode::NO_CONTENT);
+    }
+    let mut updated: Vec<String> = out.updated.iter().map(|n| ctx.compact_iri(n)).collect();
+    updated.dedup();
+    let body = json!({
+        "updated": updated,
+        "notUpdated": out.not_updated.iter().map(|(n, r)| json!({"attributeName": ctx.compact_iri(n), "reason": r})).collect::<Vec<_>>(),
+    });
+    (
+        StatusCode::MULTI_STATUS,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// PATCH /entities/{id}/attrs/{attr} (partial update)
+pub async fn partial_update(
+    State(st): State<AppState>,
+    Path((id, attr)): Path<(String, String)>,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let name = attr_name(&ctx, &attr)?;
+    let mut json = b.json;
+    if let Value::Object(m) = &mut json {
+        m.remove("@context");
+    }
+    let inst =
+        decode::attribute_instances(&json, &Ctx(&ctx), Mode::Merge, Timestamp::now(), &attr)?;
+    st.broker
+        .partial_update_attr(&tenant, &id, &name, inst)
+        .await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// PUT /entities/{id}/attrs/{attr} (replace attribute)
+pub async fn replace_attr(
+    State(st): State<AppState>,
+    Path((id, attr)): Path<(String, String)>,
+    h: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    let name = attr_name(&ctx, &attr)?;
+    let mut json = b.json;
+    if let Value::Object(m) = &mut json {
+        m.remove("@context");
+    }
+    let inst = decode::attribute_instances(&json, &Ctx(&ctx), Mode::Full, Timestamp::now(), &attr)?;
+    st.broker.replace_attr(&tenant, &id, &name, inst).await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// DELETE /entities/{id}/attrs/{attr}
+pub async fn delete_attr(
+    State(st): State<AppState>,
+    Path((id, attr)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
+    let link = req::get_context(&h)?;
+    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    let name = attr_name(&ctx, &attr)?;
+    let delete_all = p.flag("deleteAll")?;
+    let ds = p.get("datasetId");
+    if let Some(d) = ds {
+        if !dosi_ngsi::ids::is_absolute_uri(d) {
+            return Err(NgsiError::bad_data(format!("datasetId '{d}' is not a URI")).into());
+        }
+    }
+    st.broker
+        .delete_attr(&tenant, &id, &name, ds, delete_all)
+        .await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// DELETE /entities (purge with filters, clause 6.4.3.3)
+pub async fn purge(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    h: HeaderMap,
+) -> ApiResult<Response> {
+    let tenant = req::existing_tenant(&st, &h).await?;
+    let p = Params::parse(q.as_deref())?;
+    let link = req::get_context(&h)?;
+    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    let filter = params::filter(&p, &ctx)?;
+    if filter.types.is_none()
+        && filter.ids.is_empty()
+        && filter.id_pattern.is_none()
+        && filter.q.is_none()
+        && filter.scope_q.is_none()
+        && filter.geo_q.is_none()
+    {
+        return Err(NgsiError::bad_data(
+            "purging needs at least one of type, id, idPattern, q, scopeQ or a geo-query",
+        )
+        .into());
+    }
+    st.broker.purge(&tenant, &filter).await?;
+    Ok(req::empty(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,180 @@
+//! The HTTP edge of dosi: the NGSI-LD API under `/ngsi-ld/v1`, `/health` and
+//! `/metrics`.
+//!
+//! Invariant: this is the only crate that knows HTTP. Handlers parse and
+//! negotiate, resolve the request's JSON-LD context, decode with
+//! `dosi_broker::codec`, call the broker, and encode the answer; every error
+//! becomes a problem-details answer in [`problem`] and nowhere else.
+
+pub mod auth;
+mod batch;
+mod context_api;
+pub mod contexts;
+mod discovery;
+mod entities;
+mod params;
+pub mod problem;
+mod req;
+pub mod state;
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use dosi_ngsi::{ErrorKind, NgsiError};
+
+pub use auth::{AllowAll, Authorizer};
+pub use state::{ApiConfig, AppState};
+
+use crate::problem::ApiError;
+
+/// The whole HTTP application.
+pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Router {
+    let ngsi = Router::new()
+        .route(
+            "/entities",
+            get(entities::query)
+                .post(entities::create)
+                .delete(entities::purge),
+        )
+        .route(
+            "/entities/{id}",
+            get(entities::retrieve)
+                .delete(entities::delete)
+                .put(entities::replace)
+                .patch(entities::merge),
+        )
+        .route(
+            "/entities/{id}/attrs",
+            post(entities::append).patch(entities::update),
+        )
+        .route(
+            "/entities/{id}/attrs/",
+            post(entities::append).patch(entities::update),
+        )
+        .route(
+            "/entities/{id}/attrs/{attr}",
+            axum::routing::patch(entities::partial_update)
+                .put(entities::replace_attr)
+                .delete(entities::delete_attr),
+        )
+        .route("/entityOperations/create", post(batch::create))
+        .route("/entityOperations/upsert", post(batch::upsert))
+        .route("/entityOperations/update", post(batch::update))
+        .route("/entityOperations/delete", post(batch::delete))
+        .route("/entityOperations/merge", post(batch::merge))
+        .route("/entityOperations/query", post(batch::query))
+        .route("/types", get(discovery::types))
+        .route("/types/{type}", get(discovery::type_info))
+        .route("/attributes", get(discovery::attributes))
+        .route("/attributes/{attr}", get(discovery::attribute_info))
+        .route(
+            "/jsonldContexts",
+            get(context_api::list).post(context_api::add),
+        )
+        .route(
+            "/jsonldContexts/{id}",
+            get(context_api::serve).delete(context_api::delete),
+        )
+        .layer(middleware::from_fn_with_state(authorizer, auth::layer));
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .nest("/ngsi-ld/v1", ngsi)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError(NgsiError::not_found(format!(
+        "no resource at {}",
+        req.uri().path()
+    )))
+}
+
+/// Liveness and readiness.
+async fn health(State(st): State<AppState>) -> Response {
+    let ready = st.ready.load(Ordering::Relaxed);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({ "status": if ready { "ok" } else { "starting" }, "live": true, "ready": ready });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Prometheus text exposition.
+async fn metrics_text(State(st): State<AppState>) -> Response {
+    let text = st.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}
+
+/// Request metrics, and problem details for the bare errors the framework
+/// answers itself (405, 413, 411 without body, extractor rejections).
+async fn observe(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let chunked_without_length = req.headers().get(header::CONTENT_LENGTH).is_none()
+        && req
+            .headers()
+            .get(header::TRANSFER_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("chunked"));
+    let resp = if chunked_without_length {
+        StatusCode::LENGTH_REQUIRED.into_response()
+    } else {
+        next.run(req).await
+    };
+    let status = resp.status();
+    metrics::histogram!("dosi_http_request_duration_seconds", "method" => method.to_string())
+        .record(start.elapsed().as_secs_f64());
+    metrics::counter!("dosi_http_requests_total", "method" => method.to_string(), "status" => status.as_u16().to_string()).increment(1);
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    if status.is_client_error()
+        && !is_json
+        && status != StatusCode::LENGTH_REQUIRED
+        && status != StatusCode::NOT_FOUND
+    {
+        let kind = match status {
+            StatusCode::METHOD_NOT_ALLOWED => ErrorKind::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+            _ => ErrorKind::BadRequestData,
+        };
+        let detail = format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        let mut r = ApiError(NgsiError::new(kind, detail)).into_response();
+        if let Some(allow) = resp.headers().get(header::ALLOW) {
+            r.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+        *r.status_mut() = status;
+        return r;
+    }
+    let _ = HeaderValue::from_static("");
+    resp
+}

@@ -1,0 +1,221 @@
+//! Query-string parameters of the NGSI-LD API and their translation into an
+//! entity filter, a page and encoding options.
+
+use std::collections::HashSet;
+
+use dosi_broker::codec::encode::{EncodeOptions, Format};
+use dosi_jsonld::ActiveContext;
+use dosi_ngsi::query::{EntityFilter, GeoQuery, ScopeQ, TypeExpr, Q};
+use dosi_ngsi::{EntityId, ErrorKind, NgsiError, Result};
+use percent_encoding::percent_decode_str;
+use regex::RegexBuilder;
+
+/// Raw query parameters, percent-decoded (`+` is kept as `+`).
+#[derive(Debug, Default, Clone)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// Parses a raw query string.
+    pub fn parse(raw: Option<&str>) -> Result<Self> {
+        let mut out = Vec::new();
+        for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| {
+                        NgsiError::invalid(format!("query parameter '{s}' is not valid UTF-8"))
+                    })
+            };
+            out.push((dec(k)?, dec(v)?));
+        }
+        Ok(Self(out))
+    }
+    /// The value of `name` (the last one if repeated).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Comma-separated values of `name`, empty entries dropped.
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+    }
+    /// True if `options` (or `format`) contains `opt`.
+    pub fn has_option(&self, opt: &str) -> bool {
+        self.list("options")
+            .is_some_and(|l| l.iter().any(|o| o == opt))
+    }
+    /// A boolean parameter (`true` / `false`).
+    pub fn flag(&self, name: &str) -> Result<bool> {
+        match self.get(name) {
+            None => Ok(false),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(v) => Err(NgsiError::bad_data(format!(
+                "{name} must be true or false, not '{v}'"
+            ))),
+        }
+    }
+    /// The names of all parameters given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// Output format and projection options from `format`, `options`, `attrs`,
+/// `pick`, `omit`, `lang`.
+pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> {
+    let mut format = Format::Normalized;
+    let mut sys_attrs = false;
+    for o in p.list("options").unwrap_or_default() {
+        match o.as_str() {
+            "keyValues" | "simplified" => format = Format::Simplified,
+            "concise" => format = Format::Concise,
+            "normalized" => format = Format::Normalized,
+            "sysAttrs" => sys_attrs = true,
+            // Options of other operations are tolerated here.
+            "noOverwrite" | "update" | "replace" | "temporalValues" | "aggregatedValues"
+            | "audit" | "entityMap" | "splitEntities" | "noDelete" => {}
+            other => return Err(NgsiError::bad_data(format!("unknown option '{other}'"))),
+        }
+    }
+    if let Some(f) = p.get("format") {
+        format = match f {
+            "keyValues" | "simplified" => Format::Simplified,
+            "concise" => Format::Concise,
+            "normalized" => Format::Normalized,
+            other => return Err(NgsiError::bad_data(format!("unknown format '{other}'"))),
+        };
+    }
+    let expand_set = |names: Vec<String>| -> HashSet<String> {
+        names
+            .into_iter()
+            .map(|n| match n.as_str() {
+                "id" | "type" | "scope" => n,
+                _ => ctx.expand_term(&n),
+            })
+            .collect()
+    };
+    let attrs = p
+        .list("attrs")
+        .map(|l| l.into_iter().map(|n| ctx.expand_term(&n)).collect());
+    let pick = p.list("pick").map(expand_set);
+    let omit = p.list("omit").map(expand_set);
+    if pick.is_some() && omit.is_some() {
+        return Err(NgsiError::bad_data("pick and omit cannot be used together"));
+    }
+    Ok(EncodeOptions {
+        format,
+        sys_attrs,
+        attrs,
+        pick,
+        omit,
+        lang: p.get("lang").map(String::from),
+    })
+}
+
+/// The entity filter of a query from its parameters (clause 6.4.3.2).
+pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
+    let exp = |s: &str| ctx.expand_term(s);
+    let mut f = EntityFilter::default();
+    if let Some(ids) = p.list("id") {
+        f.ids = ids
+            .iter()
+            .map(|i| EntityId::parse(i))
+            .collect::<Result<_>>()?;
+    }
+    if let Some(pat) = p.get("idPattern") {
+        let re = RegexBuilder::new(pat)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                NgsiError::bad_data(format!("idPattern is not a valid regular expression: {e}"))
+            })?;
+        f.id_pattern = Some(re);
+    }
+    if let Some(t) = p.get("type") {
+        let mut te = TypeExpr::parse(t)?;
+        te.expand_names(&exp);
+        f.types = Some(te);
+    }
+    if let Some(a) = p.list("attrs") {
+        f.attrs = a.iter().map(|n| ctx.expand_term(n).into()).collect();
+    }
+    if let Some(q) = p.get("q") {
+        let mut q = Q::parse(q)?;
+        q.expand_names(&exp);
+        f.q = Some(q);
+    }
+    if let Some(s) = p.get("scopeQ") {
+        f.scope_q = Some(ScopeQ::parse(s)?);
+    }
+    f.geo_q = geo(p, ctx)?;
+    Ok(f)
+}
+
+/// The geo-query from `georel`, `geometry`, `coordinates`, `geoproperty`.
+pub fn geo(p: &Params, ctx: &ActiveContext) -> Result<Option<GeoQuery>> {
+    let (rel, geom, coords) = (p.get("georel"), p.get("geometry"), p.get("coordinates"));
+    match (rel, geom, coords) {
+        (None, None, None) => Ok(None),
+        (Some(r), Some(g), Some(c)) => {
+            let mut q = GeoQuery::parse(r, g, c)?;
+            if let Some(gp) = p.get("geoproperty") {
+                q.geoproperty = gp.to_string();
+            }
+            q.expand_names(&|s| ctx.expand_term(s));
+            Ok(Some(q))
+        }
+        _ => Err(NgsiError::bad_data(
+            "a geo-query needs all of georel, geometry and coordinates",
+        )),
+    }
+}
+
+/// `limit`, `offset` and `count`.
+pub fn page(p: &Params, default_limit: usize, max_limit: usize) -> Result<dosi_store::Page> {
+    let num = |name: &str| -> Result<Option<usize>> {
+        match p.get(name) {
+            None => Ok(None),
+            Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
+                NgsiError::bad_data(format!("{name} must be a non-negative integer, not '{v}'"))
+            }),
+        }
+    };
+    let count = p.flag("count")?;
+    let limit = num("limit")?.unwrap_or(default_limit);
+    if limit > max_limit {
+        return Err(NgsiError::new(
+            ErrorKind::TooManyResults,
+            format!("limit {limit} is above the maximum of {max_limit}"),
+        ));
+    }
+    if limit == 0 && !count {
+        return Err(NgsiError::bad_data(
+            "limit=0 is only allowed with count=true",
+        ));
+    }
+    Ok(dosi_store::Page {
+        offset: num("offset")?.unwrap_or(0),
+        limit,
+        count,
+    })
+}
+
+impl Params {
+    /// These parameters plus `extra` (later ones win).
+    pub fn with(mut self, extra: Vec<(String, String)>) -> Self {
+        self.0.extend(extra);
+        self
+    }
+}

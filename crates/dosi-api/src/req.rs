@@ -1,0 +1,300 @@
+//! Request plumbing shared by the NGSI-LD handlers: tenant, content
+//! negotiation (clause 6.3), the request's JSON-LD context, and responses that
+//! carry the context back (Link header or `@context` member).
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dosi_jsonld::{ActiveContext, CORE_CONTEXT_URL};
+use dosi_ngsi::{ErrorKind, NgsiError, Result, TenantId};
+use serde_json::Value;
+
+use crate::state::AppState;
+
+/// The media types dosi answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// `application/json`: context in a Link header.
+    Json,
+    /// `application/ld+json`: context in the body.
+    JsonLd,
+    /// `application/geo+json`: GeoJSON features.
+    GeoJson,
+}
+
+const JSONLD_REL: &str = "http://www.w3.org/ns/json-ld#context";
+
+/// The tenant of the request (`NGSILD-Tenant`), default if absent.
+pub fn tenant(h: &HeaderMap) -> Result<TenantId> {
+    match h.get("ngsild-tenant") {
+        None => Ok(TenantId::default_tenant()),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| NgsiError::bad_data("NGSILD-Tenant is not valid text"))?;
+            if s.is_empty() {
+                Ok(TenantId::default_tenant())
+            } else {
+                TenantId::parse(s)
+            }
+        }
+    }
+}
+
+/// Checks that a tenant named in a read exists.
+pub async fn existing_tenant(st: &AppState, h: &HeaderMap) -> Result<TenantId> {
+    let t = tenant(h)?;
+    if !t.is_default() && !st.broker.tenant_exists(&t).await? {
+        return Err(NgsiError::new(
+            ErrorKind::NonexistentTenant,
+            format!("tenant {t} does not exist"),
+        ));
+    }
+    Ok(t)
+}
+
+/// Chooses the response media type from `Accept` (clause 6.3.6).
+pub fn accept(h: &HeaderMap, geo_allowed: bool) -> Result<Accept> {
+    let Some(raw) = h.get(header::ACCEPT) else {
+        return Ok(Accept::Json);
+    };
+    let raw = raw
+        .to_str()
+        .map_err(|_| NgsiError::new(ErrorKind::NotAcceptable, "Accept is not valid text"))?;
+    let mut ranges: Vec<(f32, usize, &str)> = Vec::new();
+    for (i, part) in raw.split(',').enumerate() {
+        let mut it = part.split(';');
+        let mt = it.next().unwrap_or("").trim();
+        let mut q = 1.0f32;
+        for p in it {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v.trim().parse().unwrap_or(0.0);
+            }
+        }
+        if !mt.is_empty() && q > 0.0 {
+            ranges.push((q, i, mt));
+        }
+    }
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, _, mt) in ranges {
+        match mt.to_ascii_lowercase().as_str() {
+            "application/json" | "application/*" | "*/*" => return Ok(Accept::Json),
+            "application/ld+json" => return Ok(Accept::JsonLd),
+            "application/geo+json" if geo_allowed => return Ok(Accept::GeoJson),
+            _ => {}
+        }
+    }
+    Err(NgsiError::new(
+        ErrorKind::NotAcceptable,
+        format!("cannot answer with any of '{raw}'; use application/json or application/ld+json"),
+    ))
+}
+
+/// The context named by a JSON-LD `Link` header, if any.
+pub fn link_context(h: &HeaderMap) -> Result<Option<String>> {
+    let Some(v) = h.get(header::LINK) else {
+        return Ok(None);
+    };
+    let s = v
+        .to_str()
+        .map_err(|_| NgsiError::bad_data("Link header is not valid text"))?;
+    for link in s.split(',') {
+        let link = link.trim();
+        let Some(rest) = link.strip_prefix('<') else {
+            continue;
+        };
+        let Some((url, params)) = rest.split_once('>') else {
+            return Err(NgsiError::bad_data(format!("malformed Link header '{s}'")));
+        };
+        let is_ctx = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == format!("rel=\"{JSONLD_REL}\""));
+        if is_ctx {
+            if url.is_empty() || !dosi_ngsi::ids::is_absolute_uri(url) {
+                return Err(NgsiError::bad_data(format!(
+                    "the Link header context '{url}' is not a URL"
+                )));
+            }
+            return Ok(Some(url.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// A parsed request body with the JSON-LD context that applies to it.
+pub struct Body {
+    /// The JSON body (with `@context` members still in it).
+    pub json: Value,
+    /// The context: the body's `@context` (ld+json) or the Link header URL.
+    pub context: Option<Value>,
+    /// True if the request used `application/ld+json`.
+    pub ld: bool,
+}
+
+/// Which media types a write accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` or `application/ld+json`.
+    Json,
+    /// Also `application/merge-patch+json` (PATCH merges).
+    MergePatch,
+}
+
+/// Checks Content-Type / Content-Length and parses the JSON body (clause 6.3.4/6.3.5).
+pub fn body(h: &HeaderMap, bytes: &Bytes, kind: BodyKind) -> Result<Body> {
+    if h.get(header::CONTENT_LENGTH).is_none() {
+        return Err(NgsiError::new(
+            ErrorKind::LengthRequired,
+            "a Content-Length is required",
+        ));
+    }
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ld = match ct.as_str() {
+        "application/json" => false,
+        "application/ld+json" => true,
+        "application/merge-patch+json" if kind == BodyKind::MergePatch => false,
+        "" => {
+            return Err(NgsiError::new(ErrorKind::UnsupportedMediaType, "Content-Type is missing"))
+        }
+        other => {
+            return Err(NgsiError::new(
+                ErrorKind::UnsupportedMediaType,
+                format!("Content-Type {other} is not supported; use application/json or application/ld+json"),
+            ))
+        }
+    };
+    let json: Value = serde_json::from_slice(bytes)
+        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    let link = link_context(h)?;
+    let context = if ld {
+        if link.is_some() {
+            return Err(NgsiError::bad_data(
+                "a Link header must not be used with application/ld+json: put the @context in the body",
+            ));
+        }
+        let ctx = match &json {
+            Value::Object(o) => o.get("@context").cloned(),
+            Value::Array(items) => items.first().and_then(|i| i.get("@context")).cloned(),
+            _ => None,
+        };
+        let has_all = match &json {
+            Value::Array(items) => items.iter().all(|i| i.get("@context").is_some()),
+            _ => ctx.is_some(),
+        };
+        if ctx.is_none() || !has_all {
+            return Err(NgsiError::bad_data(
+                "application/ld+json bodies must carry an @context member",
+            ));
+        }
+        ctx
+    } else {
+        let has_ctx = match &json {
+            Value::Object(o) => o.contains_key("@context"),
+            Value::Array(items) => items.iter().any(|i| i.get("@context").is_some()),
+            _ => false,
+        };
+        if has_ctx {
+            return Err(NgsiError::bad_data(
+                "application/json bodies must not carry an @context member: use a Link header or application/ld+json",
+            ));
+        }
+        link.map(Value::String)
+    };
+    Ok(Body { json, context, ld })
+}
+
+/// The context of a request without a body (from its Link header).
+pub fn get_context(h: &HeaderMap) -> Result<Option<Value>> {
+    Ok(link_context(h)?.map(Value::String))
+}
+
+/// Resolves a request context into an active context.
+pub async fn active(
+    st: &AppState,
+    tenant: &TenantId,
+    ctx: Option<&Value>,
+) -> Result<ActiveContext> {
+    st.contexts.resolve(tenant, ctx).await
+}
+
+/// A JSON answer carrying the request's context as the media type demands.
+pub fn reply(status: StatusCode, mut body: Value, accept: Accept, ctx: Option<&Value>) -> Response {
+    let mut headers = HeaderMap::new();
+    match accept {
+        Accept::JsonLd => {
+            let c = ctx
+                .cloned()
+                .unwrap_or_else(|| Value::String(CORE_CONTEXT_URL.into()));
+            add_context(&mut body, &c);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/ld+json"),
+            );
+        }
+        Accept::Json => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let url = match ctx {
+                Some(Value::String(u)) => u.clone(),
+                _ => CORE_CONTEXT_URL.to_string(),
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "<{url}>; rel=\"{JSONLD_REL}\"; type=\"application/ld+json\""
+            )) {
+                headers.insert(header::LINK, v);
+            }
+        }
+        Accept::GeoJson => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/geo+json"),
+            );
+            let c = ctx
+                .cloned()
+                .unwrap_or_else(|| Value::String(CORE_CONTEXT_URL.into()));
+            add_context(&mut body, &c);
+        }
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    (status, headers, bytes).into_response()
+}
+
+fn add_context(body: &mut Value, ctx: &Value) {
+    match body {
+        Value::Object(m) => {
+            if m.get("type").and_then(Value::as_str) == Some("FeatureCollection") {
+                if let Some(Value::Array(fs)) = m.get_mut("features") {
+                    for f in fs {
+                        add_context(f, ctx);
+                    }
+                }
+                m.insert("@context".into(), ctx.clone());
+            } else {
+                m.insert("@context".into(), ctx.clone());
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                add_context(i, ctx);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An empty answer with a status.
+pub fn empty(status: StatusCode) -> Response {
+    status.into_response()
+}

@@ -1,0 +1,58 @@
+//! Shared state of the HTTP handlers.
+
+use std::sync::Arc;
+
+use dosi_broker::codec::Terms;
+use dosi_broker::Broker;
+use dosi_jsonld::ActiveContext;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::contexts::Contexts;
+
+/// Settings of the API layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest `limit` a query may ask for.
+    pub max_limit: usize,
+    /// `limit` when none is given.
+    pub default_limit: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_limit: 1000,
+            default_limit: 20,
+        }
+    }
+}
+
+/// Everything a handler needs; cloned per request (all `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    /// The broker (write path and reads).
+    pub broker: Arc<Broker>,
+    /// The JSON-LD context store.
+    pub contexts: Arc<Contexts>,
+    /// API settings.
+    pub config: Arc<ApiConfig>,
+    /// Prometheus rendering, when a recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// Readiness: false until the store is open and while shutting down.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// [`Terms`] over a JSON-LD active context.
+pub struct Ctx<'a>(pub &'a ActiveContext);
+
+impl Terms for Ctx<'_> {
+    fn expand(&self, term: &str) -> String {
+        self.0.expand_term(term)
+    }
+    fn compact(&self, iri: &str) -> String {
+        self.0.compact_iri(iri)
+    }
+}

@@ -1,0 +1,289 @@
+//! Rendering entities from the expanded model in the NGSI-LD output formats
+//! (normalized, concise, simplified/keyValues, GeoJSON), compacting names with
+//! the request's terms.
+
+use std::collections::HashSet;
+
+use dosi_ngsi::{AttrKind, Attribute, Entity};
+use serde_json::{Map, Value};
+
+use super::Terms;
+
+/// The representation asked for with `format` / `options`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Every attribute as an object with its `type`.
+    #[default]
+    Normalized,
+    /// Lossless but with inferable members left out (clause 4.5.3).
+    Concise,
+    /// `keyValues`: attribute name to value only.
+    Simplified,
+}
+
+/// How to render: format, projection and language.
+#[derive(Debug, Clone, Default)]
+pub struct EncodeOptions {
+    /// The format.
+    pub format: Format,
+    /// Include `createdAt` / `modifiedAt`.
+    pub sys_attrs: bool,
+    /// Only these attributes (expanded names); `None` = all.
+    pub attrs: Option<HashSet<String>>,
+    /// `pick`: only these members (`id`, `type`, `scope` or expanded attribute names).
+    pub pick: Option<HashSet<String>>,
+    /// `omit`: leave out these members.
+    pub omit: Option<HashSet<String>>,
+    /// `lang`: render LanguageProperties in this language (`*` = all).
+    pub lang: Option<String>,
+}
+
+impl EncodeOptions {
+    fn keep(&self, member: &str) -> bool {
+        self.pick.as_ref().is_none_or(|p| p.contains(member))
+            && self.omit.as_ref().is_none_or(|o| !o.contains(member))
+    }
+    fn keep_attr(&self, iri: &str) -> bool {
+        self.attrs.as_ref().is_none_or(|a| a.contains(iri)) && self.keep(iri)
+    }
+}
+
+/// Renders `e` as a JSON object.
+pub fn entity(e: &Entity, terms: &dyn Terms, o: &EncodeOptions) -> Value {
+    let mut m = Map::new();
+    if o.keep("id") {
+        m.insert("id".into(), Value::String(e.id.to_string()));
+    }
+    if o.keep("type") {
+        m.insert("type".into(), types(&e.types, terms));
+    }
+    if !e.scope.is_empty() && o.keep("scope") {
+        let s = if e.scope.len() == 1 {
+            Value::String(e.scope[0].clone())
+        } else {
+            Value::Array(e.scope.iter().cloned().map(Value::String).collect())
+        };
+        m.insert("scope".into(), s);
+    }
+    if o.sys_attrs && o.format != Format::Simplified {
+        m.insert("createdAt".into(), Value::String(e.created_at.to_iso()));
+        m.insert("modifiedAt".into(), Value::String(e.modified_at.to_iso()));
+    }
+    for (name, instances) in &e.attrs {
+        if !o.keep_attr(name) || instances.is_empty() {
+            continue;
+        }
+        let rendered: Vec<Value> = instances.iter().map(|a| attribute(a, terms, o)).collect();
+        let v = if rendered.len() == 1 {
+            rendered.into_iter().next().unwrap_or(Value::Null)
+        } else if o.format == Format::Simplified {
+            simplified_multi(instances, rendered)
+        } else {
+            Value::Array(rendered)
+        };
+        m.insert(terms.compact(name), v);
+    }
+    Value::Object(m)
+}
+
+/// keyValues of a multi-instance attribute: `{ "dataset": { datasetId: value } }`
+/// is the 1.8 form; the default instance goes under `@none`.
+fn simplified_multi(instances: &[Attribute], rendered: Vec<Value>) -> Value {
+    let mut m = Map::new();
+    for (a, v) in instances.iter().zip(rendered) {
+        m.insert(a.dataset().unwrap_or("@none").to_string(), v);
+    }
+    let mut outer = Map::new();
+    outer.insert("dataset".into(), Value::Object(m));
+    Value::Object(outer)
+}
+
+/// Renders entity types: a string for one, an array for several.
+pub fn types(types: &[dosi_ngsi::model::Iri], terms: &dyn Terms) -> Value {
+    if types.len() == 1 {
+        Value::String(terms.compact(&types[0]))
+    } else {
+        Value::Array(
+            types
+                .iter()
+                .map(|t| Value::String(terms.compact(t)))
+                .collect(),
+        )
+    }
+}
+
+/// Renders one attribute instance.
+pub fn attribute(a: &Attribute, terms: &dyn Terms, o: &EncodeOptions) -> Value {
+    if o.format == Format::Simplified {
+        return simple_value(a, terms, o.lang.as_deref());
+    }
+    let mut m = Map::new();
+    let (kind, key, value, lang) = localized(a, terms, o.lang.as_deref());
+    let concise = o.format == Format::Concise;
+    if !concise {
+        m.insert("type".into(), Value::String(kind.name().into()));
+    }
+    m.insert(key.into(), value);
+    if let Some(l) = lang.or_else(|| a.lang.clone()) {
+        m.insert("lang".into(), Value::String(l));
+    }
+    if let Some(t) = &a.object_type {
+        m.insert("objectType".into(), compact_vocab(t, terms));
+    }
+    if let Some(d) = &a.dataset_id {
+        m.insert("datasetId".into(), Value::String(d.to_string()));
+    }
+    if let Some(t) = &a.observed_at {
+        m.insert("observedAt".into(), Value::String(t.clone()));
+    }
+    if let Some(u) = &a.unit_code {
+        m.insert("unitCode".into(), Value::String(u.clone()));
+    }
+    if o.sys_attrs {
+        m.insert("createdAt".into(), Value::String(a.created_at.to_iso()));
+        m.insert("modifiedAt".into(), Value::String(a.modified_at.to_iso()));
+    }
+    for (name, sub) in &a.sub {
+        m.insert(terms.compact(name), attribute(sub, terms, o));
+    }
+    if concise && kind == AttrKind::Property && m.len() == 1 {
+        // A Property with nothing but its value is the bare value.
+        return m.remove("value").unwrap_or(Value::Null);
+    }
+    Value::Object(m)
+}
+
+/// The value member of an attribute after `lang` selection: a LanguageProperty
+/// asked in one language becomes a Property with `lang` (clause 4.15).
+fn localized(
+    a: &Attribute,
+    terms: &dyn Terms,
+    lang: Option<&str>,
+) -> (AttrKind, &'static str, Value, Option<String>) {
+    match (a.kind, lang) {
+        (AttrKind::LanguageProperty, Some(l)) if l != "*" => {
+            let (tag, text) = pick_language(&a.value, l);
+            (AttrKind::Property, "value", text, tag)
+        }
+        (AttrKind::VocabProperty, _) => (a.kind, "vocab", compact_vocab(&a.value, terms), None),
+        (AttrKind::ListRelationship, _) => {
+            let list = a
+                .value
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|o| {
+                            let mut m = Map::new();
+                            m.insert("object".into(), o.clone());
+                            Value::Object(m)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (a.kind, "objectList", Value::Array(list), None)
+        }
+        _ => (a.kind, a.kind.value_key(), a.value.clone(), None),
+    }
+}
+
+/// The best text for `lang` from a language map: the exact tag, then a tag
+/// with the same primary language, then `@none`, then any.
+fn pick_language(map: &Value, lang: &str) -> (Option<String>, Value) {
+    let Some(m) = map.as_object() else {
+        return (None, map.clone());
+    };
+    let wanted: Vec<&str> = lang
+        .split(',')
+        .map(|s| s.split(';').next().unwrap_or("").trim())
+        .collect();
+    for w in &wanted {
+        if let Some(v) = m.get(*w) {
+            return (Some((*w).to_string()), v.clone());
+        }
+    }
+    for w in &wanted {
+        let primary = w.split('-').next().unwrap_or(w);
+        if let Some((k, v)) = m.iter().find(|(k, _)| k.split('-').next() == Some(primary)) {
+            return (Some(k.clone()), v.clone());
+        }
+    }
+    if let Some(v) = m.get("@none") {
+        return (None, v.clone());
+    }
+    match m.iter().next() {
+        Some((k, v)) => (Some(k.clone()), v.clone()),
+        None => (None, Value::Null),
+    }
+}
+
+/// The simplified (keyValues) value of an attribute.
+pub fn simple_value(a: &Attribute, terms: &dyn Terms, lang: Option<&str>) -> Value {
+    match a.kind {
+        AttrKind::LanguageProperty => match lang {
+            Some(l) if l != "*" => pick_language(&a.value, l).1,
+            _ => {
+                let mut m = Map::new();
+                m.insert("languageMap".into(), a.value.clone());
+                Value::Object(m)
+            }
+        },
+        AttrKind::VocabProperty => {
+            let mut m = Map::new();
+            m.insert("vocab".into(), compact_vocab(&a.value, terms));
+            Value::Object(m)
+        }
+        AttrKind::JsonProperty => {
+            let mut m = Map::new();
+            m.insert("json".into(), a.value.clone());
+            Value::Object(m)
+        }
+        AttrKind::ListProperty => {
+            let mut m = Map::new();
+            m.insert("valueList".into(), a.value.clone());
+            Value::Object(m)
+        }
+        AttrKind::ListRelationship => {
+            let mut m = Map::new();
+            m.insert("objectList".into(), a.value.clone());
+            Value::Object(m)
+        }
+        _ => a.value.clone(),
+    }
+}
+
+fn compact_vocab(v: &Value, terms: &dyn Terms) -> Value {
+    match v {
+        Value::String(s) => Value::String(terms.compact(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| compact_vocab(x, terms)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Renders `e` as a GeoJSON Feature (clause 4.5.16): geometry from
+/// `geoproperty` (expanded name), properties = the entity in the chosen format.
+pub fn feature(e: &Entity, terms: &dyn Terms, o: &EncodeOptions, geoproperty: &str) -> Value {
+    let geometry = e
+        .attr(geoproperty)
+        .filter(|a| a.kind == AttrKind::GeoProperty)
+        .map(|a| a.value.clone())
+        .unwrap_or(Value::Null);
+    let mut props = match entity(e, terms, o) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    props.remove("id");
+    let mut m = Map::new();
+    m.insert("id".into(), Value::String(e.id.to_string()));
+    m.insert("type".into(), Value::String("Feature".into()));
+    m.insert("geometry".into(), geometry);
+    m.insert("properties".into(), Value::Object(props));
+    Value::Object(m)
+}
+
+/// Wraps features into a FeatureCollection.
+pub fn feature_collection(features: Vec<Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("type".into(), Value::String("FeatureCollection".into()));
+    m.insert("features".into(), Value::Array(features));
+    Value::Object(m)
+}

@@ -1,0 +1,214 @@
+//! Configuration: defaults, then the TOML file (`--config`), then `DOSI_*`
+//! environment variables, then command-line flags.
+//!
+//! Every key `section.field` can be set by `DOSI_SECTION_FIELD`, e.g.
+//! `http.addr` by `DOSI_HTTP_ADDR`, `store.fsync` by `DOSI_STORE_FSYNC`.
+//! `DOSI_HTTP` and `DOSI_DATA_DIR` are the short forms of the two main flags.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration (`dosi.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Where and how data is stored.
+    pub store: StoreConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on for the HTTP API, console, /metrics and /health.
+    pub addr: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest `limit` an entity query may ask for.
+    pub max_query_limit: usize,
+    /// Timeout for fetching a remote JSON-LD @context, in milliseconds.
+    pub context_fetch_timeout_ms: u64,
+    /// Public base URL of this server (used in links to hosted contexts).
+    /// Empty: derived from `addr`.
+    pub public_url: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: "0.0.0.0:1026".into(),
+            max_body_bytes: 8 * 1024 * 1024,
+            max_query_limit: 1000,
+            context_fetch_timeout_ms: 5000,
+            public_url: String::new(),
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Backend: "embedded" (the only one today; "postgres" comes later).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// fsync every group commit (acknowledged writes survive power loss).
+    pub fsync: bool,
+    /// WAL size after which a snapshot is written, in bytes.
+    pub snapshot_after_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: "embedded".into(),
+            data_dir: PathBuf::from("./dosi-data"),
+            fsync: true,
+            snapshot_after_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Filter in `tracing` env-filter syntax, e.g. "info" or "dosi_api=debug".
+    pub level: String,
+    /// "text" or "json".
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: file (if any), then environment.
+    pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut table: toml::Table = toml::Table::try_from(Config::default())?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
+            let user: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("parsing config {}", path.display()))?;
+            // Validate the file alone first so unknown keys are reported precisely.
+            let _: Config = toml::Value::Table(user.clone())
+                .try_into()
+                .with_context(|| format!("invalid config {}", path.display()))?;
+            merge(&mut table, user);
+        }
+        apply_env(&mut table, std::env::vars())?;
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        Ok(cfg)
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Overlays `DOSI_SECTION_FIELD` variables onto the table, typed like the defaults.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    let vars: Vec<(String, String)> = vars.filter(|(k, _)| k.starts_with("DOSI_")).collect();
+    let aliases = [
+        ("DOSI_HTTP", "http", "addr"),
+        ("DOSI_DATA_DIR", "store", "data_dir"),
+    ];
+    for (section, fields) in table.iter_mut() {
+        let toml::Value::Table(fields) = fields else {
+            continue;
+        };
+        for (field, value) in fields.iter_mut() {
+            let name = format!("DOSI_{}_{}", section.to_uppercase(), field.to_uppercase());
+            let alias = aliases
+                .iter()
+                .find(|(_, s, f)| s == section && f == field)
+                .map(|(a, _, _)| *a);
+            let found = vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .or_else(|| alias.and_then(|a| vars.iter().find(|(k, _)| k == a)));
+            if let Some((k, raw)) = found {
+                *value = match value {
+                    toml::Value::Boolean(_) => toml::Value::Boolean(match raw.as_str() {
+                        "1" | "true" | "yes" => true,
+                        "0" | "false" | "no" => false,
+                        _ => bail!("{k}={raw}: expected true or false"),
+                    }),
+                    toml::Value::Integer(_) => toml::Value::Integer(
+                        raw.parse()
+                            .with_context(|| format!("{k}={raw}: expected an integer"))?,
+                    ),
+                    _ => toml::Value::String(raw.clone()),
+                };
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut t = toml::Table::try_from(Config::default()).unwrap();
+        let vars = vec![
+            ("DOSI_HTTP".to_string(), "127.0.0.1:9".to_string()),
+            ("DOSI_STORE_FSYNC".to_string(), "false".to_string()),
+            ("DOSI_HTTP_MAX_BODY_BYTES".to_string(), "10".to_string()),
+        ];
+        apply_env(&mut t, vars.into_iter()).unwrap();
+        let c: Config = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(c.http.addr, "127.0.0.1:9");
+        assert!(!c.store.fsync);
+        assert_eq!(c.http.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn bad_env_values_are_errors() {
+        let mut t = toml::Table::try_from(Config::default()).unwrap();
+        let vars = vec![("DOSI_STORE_FSYNC".to_string(), "maybe".to_string())];
+        assert!(apply_env(&mut t, vars.into_iter()).is_err());
+    }
+
+    #[test]
+    fn example_config_matches_the_structs() {
+        let text = include_str!("../../../dosi.example.toml");
+        let c: Config = toml::from_str(text).expect("dosi.example.toml must parse");
+        let d = Config::default();
+        assert_eq!(c.http.addr, d.http.addr);
+        assert_eq!(
+            toml::to_string(&c).unwrap(),
+            toml::to_string(&d).unwrap(),
+            "dosi.example.toml must list the defaults"
+        );
+    }
+}

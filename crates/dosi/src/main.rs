@@ -1,0 +1,60 @@
+//! `dosi`: the one binary. `dosi serve` runs the platform; `dosi bench` drives
+//! a running server with load.
+
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// dosi — the smart city integration platform.
+#[derive(Parser, Debug)]
+#[command(name = "dosi", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the platform: NGSI-LD API, /health, /metrics.
+    Serve(ServeArgs),
+    /// Drives a running server with load and prints throughput and latency.
+    Bench(dosi_bench::BenchArgs),
+    /// Runs a trivial HTTP server: the ceiling benchmarks compare against.
+    Ceiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:1027")]
+        http: std::net::SocketAddr,
+    },
+}
+
+/// Flags of `dosi serve` (they win over the config file and DOSI_* variables).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address of the HTTP listener [default: 0.0.0.0:1026] (env DOSI_HTTP).
+    #[arg(long)]
+    pub http: Option<String>,
+    /// Data directory of the embedded store [default: ./dosi-data] (env DOSI_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML, see dosi.example.toml) (env DOSI_CONFIG).
+    #[arg(long, env = "DOSI_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Bench(args) => rt.block_on(async {
+            dosi_bench::run(args).await?;
+            Ok(())
+        }),
+        Command::Ceiling { http } => rt.block_on(dosi_bench::serve_ceiling(http)),
+    }
+}

@@ -1,0 +1,128 @@
+//! `dosi serve`: opens the store, wires broker, bus and API, and serves until
+//! SIGTERM/SIGINT, then drains requests and flushes the store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use dosi_api::contexts::Contexts;
+use dosi_api::{AllowAll, ApiConfig, AppState};
+use dosi_broker::Broker;
+use dosi_bus::InProcessBus;
+use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use dosi_store::Store;
+use tracing::info;
+
+use crate::config::Config;
+use crate::ServeArgs;
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOSI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
+    if cfg.log.format == "json" {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let mut cfg = Config::load(args.config.as_deref())?;
+    if let Some(h) = args.http {
+        cfg.http.addr = h;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.store.data_dir = d;
+    }
+    init_logging(&cfg);
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+
+    let listener = tokio::net::TcpListener::bind(&cfg.http.addr)
+        .await
+        .with_context(|| format!("binding HTTP listener {}", cfg.http.addr))?;
+    let local = listener.local_addr()?;
+
+    if cfg.store.kind != "embedded" {
+        anyhow::bail!(
+            "store.type '{}' is not available; use \"embedded\"",
+            cfg.store.kind
+        );
+    }
+    let started = std::time::Instant::now();
+    let dir = cfg.store.data_dir.clone();
+    let opts = EmbeddedOptions {
+        fsync: cfg.store.fsync,
+        snapshot_after_bytes: cfg.store.snapshot_after_bytes,
+        ..EmbeddedOptions::default()
+    };
+    let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, opts))
+        .await?
+        .with_context(|| format!("opening the store in {}", cfg.store.data_dir.display()))?;
+    info!(dir = %cfg.store.data_dir.display(), elapsed_ms = started.elapsed().as_millis() as u64, "store open");
+    let store: Arc<dyn Store> = store;
+
+    let bus = Arc::new(InProcessBus::new(65_536));
+    let broker = Arc::new(Broker::new(store.clone(), bus));
+    let public = if cfg.http.public_url.is_empty() {
+        format!("http://{local}")
+    } else {
+        cfg.http.public_url.trim_end_matches('/').to_string()
+    };
+    let contexts = Arc::new(Contexts::new(
+        format!("{public}/ngsi-ld/v1/jsonldContexts"),
+        Duration::from_millis(cfg.http.context_fetch_timeout_ms),
+    ));
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = AppState {
+        broker,
+        contexts,
+        config: Arc::new(ApiConfig {
+            max_body_bytes: cfg.http.max_body_bytes,
+            max_limit: cfg.http.max_query_limit,
+            ..ApiConfig::default()
+        }),
+        metrics,
+        ready: ready.clone(),
+    };
+    let app = dosi_api::router(state, Arc::new(AllowAll));
+    info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
+    // A line scripts and tests can wait for.
+    println!("dosi listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal(ready))
+        .await?;
+    info!("draining done; flushing the store");
+    store.flush().await.context("flushing the store")?;
+    info!("bye");
+    Ok(())
+}
+
+async fn shutdown_signal(ready: Arc<AtomicBool>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    ready.store(false, Ordering::Relaxed);
+    info!("shutdown signal received");
+}
