@@ -14,6 +14,12 @@
 
 use std::sync::Arc;
 
+pub mod embedded;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
+
 use async_trait::async_trait;
 use dosi_ngsi::query::EntityFilter;
 use dosi_ngsi::{Entity, EntityId, TenantId};
@@ -92,8 +98,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Entities of `tenant` matching `filter`, in creation order, sliced by `page`.
     /// An unknown tenant yields an empty result.
-    async fn query(&self, tenant: &TenantId, filter: &EntityFilter, page: Page)
-        -> Result<QueryResult>;
+    async fn query(
+        &self,
+        tenant: &TenantId,
+        filter: &EntityFilter,
+        page: Page,
+    ) -> Result<QueryResult>;
 
     /// True if `tenant` has been written to (the default tenant always exists).
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool>;

@@ -1,0 +1,72 @@
+//! An in-process dosi API over a fresh embedded store, driven with `oneshot`.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use dosi_api::contexts::Contexts;
+use dosi_api::{AllowAll, ApiConfig, AppState};
+use dosi_broker::Broker;
+use dosi_bus::InProcessBus;
+use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub struct App {
+    pub router: Router,
+    pub broker: Arc<Broker>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions { fsync: false, ..Default::default() }).unwrap();
+    let broker = Arc::new(Broker::new(store, Arc::new(InProcessBus::new(1024))));
+    let state = AppState {
+        broker: broker.clone(),
+        contexts: Arc::new(Contexts::new("http://127.0.0.1:1/ngsi-ld/v1/jsonldContexts".into(), Duration::from_millis(200))),
+        config: Arc::new(ApiConfig { max_body_bytes: 64 * 1024, ..ApiConfig::default() }),
+        metrics: None,
+        ready: Arc::new(AtomicBool::new(true)),
+    };
+    App { router: dosi_api::router(state, Arc::new(AllowAll)), broker, _dir: dir }
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl App {
+    pub async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = match body {
+            Some(s) => b.header("content-length", s.len().to_string()).body(Body::from(s.to_string())).unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+    pub async fn post_json(&self, uri: &str, body: &str) -> Resp {
+        self.call("POST", uri, &[("content-type", "application/json")], Some(body)).await
+    }
+    pub async fn get(&self, uri: &str) -> Resp {
+        self.call("GET", uri, &[], None).await
+    }
+}

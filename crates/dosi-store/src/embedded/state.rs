@@ -1,0 +1,403 @@
+//! The in-memory state of the embedded store: per tenant, the encoded
+//! entities in creation order plus the id, type and location indexes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use dosi_ngsi::model::{core_iri, Entity};
+use dosi_ngsi::{EntityId, TenantId};
+use parking_lot::RwLock;
+use rstar::{RTree, RTreeObject, AABB};
+use serde_json::Value;
+
+use super::codec::{self, Names};
+
+/// A bounding box: min lon, min lat, max lon, max lat.
+pub type BBox = [f64; 4];
+
+/// One stored entity: its id and its encoded form (see [`codec`]).
+#[derive(Clone)]
+pub struct Row {
+    /// The entity id.
+    pub id: EntityId,
+    /// The entity, encoded.
+    pub blob: Arc<[u8]>,
+}
+
+/// A row as checkpoints hold it: creation sequence, row, location box.
+pub type RowImage = (u64, Row, Option<BBox>);
+
+/// A change ready to apply: encoded, with its index keys computed.
+pub enum Prepared {
+    /// Insert or replace.
+    Put {
+        /// The entity id.
+        id: EntityId,
+        /// The encoded entity.
+        blob: Arc<[u8]>,
+        /// Bounding box of its `location`, if any.
+        bbox: Option<BBox>,
+    },
+    /// Remove.
+    Delete(EntityId),
+}
+
+impl Prepared {
+    /// Encodes `e` and computes its index keys.
+    pub fn put(e: &Entity, names: &Names) -> Self {
+        Prepared::Put {
+            id: e.id.clone(),
+            blob: Arc::from(codec::encode(e, names)),
+            bbox: location_bbox(e),
+        }
+    }
+}
+
+/// An R-tree entry: the bounding box of an entity's location and its sequence.
+#[derive(Debug, Clone, PartialEq)]
+struct GeoEntry {
+    env: AABB<[f64; 2]>,
+    seq: u64,
+}
+
+impl RTreeObject for GeoEntry {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        self.env
+    }
+}
+
+fn aabb(b: &BBox) -> AABB<[f64; 2]> {
+    AABB::from_corners([b[0], b[1]], [b[2], b[3]])
+}
+
+/// The entities of one tenant.
+#[derive(Default)]
+pub struct TenantState {
+    by_id: HashMap<EntityId, u64>,
+    rows: BTreeMap<u64, Row>,
+    by_type: HashMap<u32, BTreeSet<u64>>,
+    geo: RTree<GeoEntry>,
+    geo_boxes: HashMap<u64, BBox>,
+}
+
+impl TenantState {
+    /// Number of entities.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The row of `id`.
+    pub fn get(&self, id: &EntityId) -> Option<&Row> {
+        self.rows.get(self.by_id.get(id)?)
+    }
+
+    /// The creation sequence of `id`.
+    pub fn seq_of(&self, id: &EntityId) -> Option<u64> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The row with creation sequence `seq`.
+    pub fn row(&self, seq: u64) -> Option<&Row> {
+        self.rows.get(&seq)
+    }
+
+    /// Rows with sequence `>= from`, in creation order.
+    pub fn rows_from(&self, from: u64) -> impl Iterator<Item = (u64, &Row)> {
+        self.rows.range(from..).map(|(s, r)| (*s, r))
+    }
+
+    /// All rows with their sequence and location box, in creation order.
+    pub fn export(&self) -> Vec<RowImage> {
+        self.rows
+            .iter()
+            .map(|(s, r)| (*s, r.clone(), self.geo_boxes.get(s).copied()))
+            .collect()
+    }
+
+    /// Sequences of entities having one of `types` (name indices), sorted.
+    pub fn seqs_of_types(&self, types: &[u32]) -> Vec<u64> {
+        let mut out: Vec<u64> = types
+            .iter()
+            .filter_map(|t| self.by_type.get(t))
+            .flatten()
+            .copied()
+            .collect();
+        if types.len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
+    }
+
+    /// Sequences of entities whose location box intersects `b`, sorted.
+    pub fn seqs_in_bbox(&self, b: &BBox) -> Vec<u64> {
+        let mut out: Vec<u64> = self
+            .geo
+            .locate_in_envelope_intersecting(&aabb(b))
+            .map(|g| g.seq)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Applies one change; `next_seq` numbers newly created entities.
+    pub fn apply(&mut self, change: Prepared, next_seq: &mut u64) {
+        match change {
+            Prepared::Put { id, blob, bbox } => {
+                let seq = match self.by_id.get(&id) {
+                    Some(&seq) => {
+                        self.unindex(seq);
+                        seq
+                    }
+                    None => {
+                        let seq = *next_seq;
+                        *next_seq += 1;
+                        self.by_id.insert(id.clone(), seq);
+                        seq
+                    }
+                };
+                self.insert_row(seq, Row { id, blob }, bbox);
+            }
+            Prepared::Delete(id) => {
+                if let Some(seq) = self.by_id.remove(&id) {
+                    self.unindex(seq);
+                    self.rows.remove(&seq);
+                }
+            }
+        }
+    }
+
+    /// Inserts a row loaded from a snapshot (sequence already assigned).
+    pub fn load(&mut self, seq: u64, row: Row, bbox: Option<BBox>) {
+        self.by_id.insert(row.id.clone(), seq);
+        self.insert_row(seq, row, bbox);
+    }
+
+    fn insert_row(&mut self, seq: u64, row: Row, bbox: Option<BBox>) {
+        // The blob was produced by our encoder, so its type list decodes.
+        for t in codec::decode_type_indices(&row.blob).unwrap_or_default() {
+            self.by_type.entry(t).or_default().insert(seq);
+        }
+        if let Some(b) = bbox {
+            self.geo.insert(GeoEntry { env: aabb(&b), seq });
+            self.geo_boxes.insert(seq, b);
+        }
+        self.rows.insert(seq, row);
+    }
+
+    /// Removes `seq` from the type and location indexes.
+    fn unindex(&mut self, seq: u64) {
+        if let Some(row) = self.rows.get(&seq) {
+            for t in codec::decode_type_indices(&row.blob).unwrap_or_default() {
+                if let Some(set) = self.by_type.get_mut(&t) {
+                    set.remove(&seq);
+                    if set.is_empty() {
+                        self.by_type.remove(&t);
+                    }
+                }
+            }
+        }
+        if let Some(b) = self.geo_boxes.remove(&seq) {
+            self.geo.remove(&GeoEntry { env: aabb(&b), seq });
+        }
+    }
+}
+
+/// Every tenant and the metadata.
+#[derive(Default)]
+pub struct State {
+    /// Interned names, shared by all tenants.
+    pub names: Names,
+    /// Tenants by id; the default tenant is always present.
+    pub tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantState>>>>,
+    /// Metadata: namespace → key → value.
+    pub meta: RwLock<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+}
+
+impl State {
+    /// An empty state with the default tenant (and `names`).
+    pub fn new(names: Names) -> Self {
+        let s = Self {
+            names,
+            ..Self::default()
+        };
+        s.tenant_or_create(&TenantId::default_tenant());
+        s
+    }
+
+    /// The tenant, if it exists.
+    pub fn tenant(&self, t: &TenantId) -> Option<Arc<RwLock<TenantState>>> {
+        self.tenants.read().get(t).cloned()
+    }
+
+    /// The tenant, created empty when new.
+    pub fn tenant_or_create(&self, t: &TenantId) -> Arc<RwLock<TenantState>> {
+        if let Some(ts) = self.tenant(t) {
+            return ts;
+        }
+        self.tenants.write().entry(t.clone()).or_default().clone()
+    }
+
+    /// Stores or removes one metadata key.
+    pub fn apply_meta(&self, ns: String, key: String, value: Option<Vec<u8>>) {
+        let mut meta = self.meta.write();
+        match value {
+            Some(v) => {
+                meta.entry(ns).or_default().insert(key, v);
+            }
+            None => {
+                if let Some(m) = meta.get_mut(&ns) {
+                    m.remove(&key);
+                    if m.is_empty() {
+                        meta.remove(&ns);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bounding box of all instances of the entity's `location`, computed
+/// from the GeoJSON coordinates; `None` without a usable geometry.
+pub fn location_bbox(e: &Entity) -> Option<BBox> {
+    let mut b: Option<BBox> = None;
+    for a in e.attrs.get(core_iri::LOCATION)? {
+        geometry_bbox(&a.value, &mut b, 0);
+    }
+    b
+}
+
+/// Widens `b` by every position in the GeoJSON geometry `v`.
+fn geometry_bbox(v: &Value, b: &mut Option<BBox>, depth: usize) {
+    // Bounded so a hostile deeply nested value cannot exhaust the stack.
+    if depth > 32 {
+        return;
+    }
+    if let Some(c) = v.get("coordinates") {
+        coords_bbox(c, b, depth);
+    }
+    if let Some(Value::Array(gs)) = v.get("geometries") {
+        for g in gs {
+            geometry_bbox(g, b, depth + 1);
+        }
+    }
+}
+
+fn coords_bbox(v: &Value, b: &mut Option<BBox>, depth: usize) {
+    let Value::Array(items) = v else { return };
+    if depth > 32 {
+        return;
+    }
+    if let [x, y, ..] = items.as_slice() {
+        if let (Some(x), Some(y)) = (x.as_f64(), y.as_f64()) {
+            if x.is_finite() && y.is_finite() {
+                let nb = b.get_or_insert([x, y, x, y]);
+                *nb = [nb[0].min(x), nb[1].min(y), nb[2].max(x), nb[3].max(y)];
+            }
+            return;
+        }
+    }
+    for i in items {
+        coords_bbox(i, b, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dosi_ngsi::model::{AttrKind, Attribute, Iri};
+    use dosi_ngsi::Timestamp;
+    use serde_json::json;
+
+    fn bbox_of(geometry: Value) -> Option<BBox> {
+        let mut e = Entity::new(EntityId::new_unchecked("urn:a"), vec![], Timestamp(0));
+        e.attrs.insert(
+            Iri::from(core_iri::LOCATION),
+            vec![Attribute::new(
+                AttrKind::GeoProperty,
+                geometry,
+                Timestamp(0),
+            )],
+        );
+        location_bbox(&e)
+    }
+
+    fn check(geometry: Value, expected: Option<BBox>) {
+        assert_eq!(bbox_of(geometry.clone()), expected, "{geometry}");
+    }
+
+    #[test]
+    fn bboxes() {
+        check(
+            json!({"type":"Point","coordinates":[1.0,2.0]}),
+            Some([1.0, 2.0, 1.0, 2.0]),
+        );
+        check(
+            json!({"type":"Point","coordinates":[1,2,30]}),
+            Some([1.0, 2.0, 1.0, 2.0]),
+        );
+        check(
+            json!({"type":"LineString","coordinates":[[1,5],[-3,2]]}),
+            Some([-3.0, 2.0, 1.0, 5.0]),
+        );
+        check(
+            json!({"type":"Polygon","coordinates":[[[0,0],[4,0],[4,3],[0,0]]]}),
+            Some([0.0, 0.0, 4.0, 3.0]),
+        );
+        check(
+            json!({"type":"GeometryCollection","geometries":[
+                {"type":"Point","coordinates":[9,9]},
+                {"type":"MultiPoint","coordinates":[[-1,-1]]}]}),
+            Some([-1.0, -1.0, 9.0, 9.0]),
+        );
+        check(json!({"type":"Point","coordinates":"x"}), None);
+        check(json!({"type":"Point"}), None);
+        check(json!("POINT(1 2)"), None);
+    }
+
+    #[test]
+    fn indexes_follow_updates_and_deletes() {
+        let names = Names::default();
+        let mut t = TenantState::default();
+        let mut seq = 0;
+        let mk = |id: &str, ty: &str, at: Option<[f64; 2]>| {
+            let mut e = Entity::new(
+                EntityId::new_unchecked(id),
+                vec![Iri::from(ty)],
+                Timestamp(0),
+            );
+            if let Some([x, y]) = at {
+                e.attrs.insert(
+                    Iri::from(core_iri::LOCATION),
+                    vec![Attribute::new(
+                        AttrKind::GeoProperty,
+                        json!({"type":"Point","coordinates":[x,y]}),
+                        Timestamp(0),
+                    )],
+                );
+            }
+            Prepared::put(&e, &names)
+        };
+        t.apply(mk("urn:a", "urn:T1", Some([1.0, 1.0])), &mut seq);
+        t.apply(mk("urn:b", "urn:T2", Some([5.0, 5.0])), &mut seq);
+        let t1 = names.intern("urn:T1");
+        let t2 = names.intern("urn:T2");
+        assert_eq!(t.seqs_of_types(&[t1]), vec![0]);
+        assert_eq!(t.seqs_of_types(&[t1, t2]), vec![0, 1]);
+        assert_eq!(t.seqs_in_bbox(&[0.0, 0.0, 2.0, 2.0]), vec![0]);
+        // Update a: new type and location, same sequence.
+        t.apply(mk("urn:a", "urn:T2", Some([6.0, 6.0])), &mut seq);
+        assert_eq!(t.seqs_of_types(&[t1]), Vec::<u64>::new());
+        assert_eq!(t.seqs_of_types(&[t2]), vec![0, 1]);
+        assert_eq!(t.seqs_in_bbox(&[0.0, 0.0, 2.0, 2.0]), Vec::<u64>::new());
+        assert_eq!(t.seqs_in_bbox(&[4.0, 4.0, 7.0, 7.0]), vec![0, 1]);
+        t.apply(Prepared::Delete(EntityId::new_unchecked("urn:b")), &mut seq);
+        assert_eq!(t.seqs_of_types(&[t2]), vec![0]);
+        assert_eq!(t.seqs_in_bbox(&[4.0, 4.0, 7.0, 7.0]), vec![0]);
+        assert_eq!(t.len(), 1);
+        // Re-created entities go to the end.
+        t.apply(mk("urn:b", "urn:T2", None), &mut seq);
+        assert_eq!(t.seq_of(&EntityId::new_unchecked("urn:b")), Some(2));
+    }
+}
