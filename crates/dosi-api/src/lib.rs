@@ -21,10 +21,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use dosi_ngsi::{ErrorKind, NgsiError};
 
@@ -35,53 +35,55 @@ use crate::problem::ApiError;
 
 /// The whole HTTP application.
 pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Router {
-    let ngsi = Router::new()
-        .route(
+    let routes: Vec<(&str, MethodRouter<AppState>)> = vec![
+        (
             "/entities",
             get(entities::query)
                 .post(entities::create)
                 .delete(entities::purge),
-        )
-        .route(
+        ),
+        (
             "/entities/{id}",
             get(entities::retrieve)
                 .delete(entities::delete)
                 .put(entities::replace)
                 .patch(entities::merge),
-        )
-        .route(
+        ),
+        (
             "/entities/{id}/attrs",
             post(entities::append).patch(entities::update),
-        )
-        .route(
-            "/entities/{id}/attrs/",
-            post(entities::append).patch(entities::update),
-        )
-        .route(
+        ),
+        (
             "/entities/{id}/attrs/{attr}",
             axum::routing::patch(entities::partial_update)
                 .put(entities::replace_attr)
                 .delete(entities::delete_attr),
-        )
-        .route("/entityOperations/create", post(batch::create))
-        .route("/entityOperations/upsert", post(batch::upsert))
-        .route("/entityOperations/update", post(batch::update))
-        .route("/entityOperations/delete", post(batch::delete))
-        .route("/entityOperations/merge", post(batch::merge))
-        .route("/entityOperations/query", post(batch::query))
-        .route("/types", get(discovery::types))
-        .route("/types/{type}", get(discovery::type_info))
-        .route("/attributes", get(discovery::attributes))
-        .route("/attributes/{attr}", get(discovery::attribute_info))
-        .route(
+        ),
+        ("/entityOperations/create", post(batch::create)),
+        ("/entityOperations/upsert", post(batch::upsert)),
+        ("/entityOperations/update", post(batch::update)),
+        ("/entityOperations/delete", post(batch::delete)),
+        ("/entityOperations/merge", post(batch::merge)),
+        ("/entityOperations/query", post(batch::query)),
+        ("/types", get(discovery::types)),
+        ("/types/{type}", get(discovery::type_info)),
+        ("/attributes", get(discovery::attributes)),
+        ("/attributes/{attr}", get(discovery::attribute_info)),
+        (
             "/jsonldContexts",
             get(context_api::list).post(context_api::add),
-        )
-        .route(
+        ),
+        (
             "/jsonldContexts/{id}",
             get(context_api::serve).delete(context_api::delete),
-        )
-        .layer(middleware::from_fn_with_state(authorizer, auth::layer));
+        ),
+    ];
+    let mut ngsi = Router::new();
+    for (path, mr) in routes {
+        // Clients (and the ETSI suite) also use a trailing slash.
+        ngsi = ngsi.route(path, mr.clone()).route(&format!("{path}/"), mr);
+    }
+    let ngsi = ngsi.layer(middleware::from_fn_with_state(authorizer, auth::layer));
     let max_body = state.config.max_body_bytes;
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
@@ -175,6 +177,5 @@ async fn observe(req: Request, next: Next) -> Response {
         *r.status_mut() = status;
         return r;
     }
-    let _ = HeaderValue::from_static("");
     resp
 }

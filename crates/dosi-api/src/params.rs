@@ -66,10 +66,6 @@ impl Params {
             ))),
         }
     }
-    /// The names of all parameters given.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
-    }
 }
 
 /// Output format and projection options from `format`, `options`, `attrs`,

@@ -26,16 +26,33 @@ pub struct App {
 
 pub fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions { fsync: false, ..Default::default() }).unwrap();
+    let store = EmbeddedStore::open(
+        dir.path(),
+        EmbeddedOptions {
+            fsync: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let broker = Arc::new(Broker::new(store, Arc::new(InProcessBus::new(1024))));
     let state = AppState {
         broker: broker.clone(),
-        contexts: Arc::new(Contexts::new("http://127.0.0.1:1/ngsi-ld/v1/jsonldContexts".into(), Duration::from_millis(200))),
-        config: Arc::new(ApiConfig { max_body_bytes: 64 * 1024, ..ApiConfig::default() }),
+        contexts: Arc::new(Contexts::new(
+            "http://127.0.0.1:1/ngsi-ld/v1/jsonldContexts".into(),
+            Duration::from_millis(200),
+        )),
+        config: Arc::new(ApiConfig {
+            max_body_bytes: 64 * 1024,
+            ..ApiConfig::default()
+        }),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
     };
-    App { router: dosi_api::router(state, Arc::new(AllowAll)), broker, _dir: dir }
+    App {
+        router: dosi_api::router(state, Arc::new(AllowAll)),
+        broker,
+        _dir: dir,
+    }
 }
 
 pub struct Resp {
@@ -46,13 +63,22 @@ pub struct Resp {
 }
 
 impl App {
-    pub async fn call(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: Option<&str>) -> Resp {
-        let mut b = Request::builder().method(method).uri(uri);
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(encode_uri(uri));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
         let req = match body {
-            Some(s) => b.header("content-length", s.len().to_string()).body(Body::from(s.to_string())).unwrap(),
+            Some(s) => b
+                .header("content-length", s.len().to_string())
+                .body(Body::from(s.to_string()))
+                .unwrap(),
             None => b.body(Body::empty()).unwrap(),
         };
         let resp = self.router.clone().oneshot(req).await.unwrap();
@@ -61,12 +87,33 @@ impl App {
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_string();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
     pub async fn post_json(&self, uri: &str, body: &str) -> Resp {
-        self.call("POST", uri, &[("content-type", "application/json")], Some(body)).await
+        self.call(
+            "POST",
+            uri,
+            &[("content-type", "application/json")],
+            Some(body),
+        )
+        .await
     }
     pub async fn get(&self, uri: &str) -> Resp {
         self.call("GET", uri, &[], None).await
     }
+}
+
+/// Percent-encodes the characters `http::Uri` refuses (brackets, quotes, spaces).
+pub fn encode_uri(uri: &str) -> String {
+    uri.chars()
+        .map(|c| match c {
+            '[' | ']' | '"' | ' ' | '<' | '>' | '{' | '}' | '|' | '^' | '`' | '\\' => format!("%{:02X}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
 }
