@@ -77,6 +77,7 @@ pub async fn types(
     let accept = req::accept(&h, false)?;
     let tenant = req::existing_tenant(&st, &h).await?;
     let p = Params::parse(q.as_deref())?;
+    p.allow(&["details", "local", "via"])?;
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let (types, _) = scan(&st, &tenant).await?;
@@ -108,8 +109,10 @@ pub async fn types(
 pub async fn type_info(
     State(st): State<AppState>,
     Path(ty): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
+    Params::parse(q.as_deref())?.allow(&["local", "via"])?;
     let accept = req::accept(&h, false)?;
     let tenant = req::existing_tenant(&st, &h).await?;
     let link = req::get_context(&h)?;
@@ -143,6 +146,7 @@ pub async fn attributes(
     let accept = req::accept(&h, false)?;
     let tenant = req::existing_tenant(&st, &h).await?;
     let p = Params::parse(q.as_deref())?;
+    p.allow(&["details", "local", "via"])?;
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let (_, attrs) = scan(&st, &tenant).await?;
@@ -174,8 +178,10 @@ pub async fn attributes(
 pub async fn attribute_info(
     State(st): State<AppState>,
     Path(attr): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
+    Params::parse(q.as_deref())?.allow(&["local", "via"])?;
     let accept = req::accept(&h, false)?;
     let tenant = req::existing_tenant(&st, &h).await?;
     let link = req::get_context(&h)?;

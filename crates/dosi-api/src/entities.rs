@@ -58,15 +58,30 @@ pub async fn retrieve(
     let tenant = req::existing_tenant(&st, &h).await?;
     let id = entity_id(&id)?;
     let p = Params::parse(q.as_deref())?;
+    p.allow(params::READ_PARAMS)?;
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let opts = params::encode_options(&p, &ctx)?;
     check_attr_names(&p)?;
+    if p.get("geometryProperty").is_some() && accept != Accept::GeoJson {
+        return Err(
+            NgsiError::bad_data("geometryProperty needs Accept: application/geo+json").into(),
+        );
+    }
     let e = st
         .broker
         .get(&tenant, &id)
         .await?
         .ok_or_else(|| NgsiError::not_found(format!("entity {id} does not exist")))?;
+    type_gate(&p, &ctx, &e)?;
+    if let Some(attrs) = &opts.attrs {
+        if !attrs.iter().any(|a| e.attrs.contains_key(a.as_str())) {
+            return Err(NgsiError::not_found(format!(
+                "entity {id} has none of the attributes asked for"
+            ))
+            .into());
+        }
+    }
     let join = join_mode(&p)?;
     let body = match (accept, join) {
         (Accept::GeoJson, _) => {
@@ -87,7 +102,7 @@ pub async fn retrieve(
                 &mut HashSet::new(),
             )
             .await?;
-            if flat {
+            if flat && !out.is_empty() {
                 let mut all = vec![v];
                 all.extend(out);
                 Value::Array(all)
@@ -97,7 +112,52 @@ pub async fn retrieve(
         }
         _ => encode::entity(&e, &Ctx(&ctx), &opts),
     };
+    if (opts.pick.is_some() || opts.omit.is_some())
+        && body.as_object().is_some_and(|m| m.is_empty())
+    {
+        return Err(NgsiError::not_found(format!(
+            "nothing of entity {id} is left after pick/omit"
+        ))
+        .into());
+    }
     Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+}
+
+/// The `type` parameter on single-entity operations selects: an entity whose
+/// types do not match is not found (clause 5.7.1, 5.6.x "type selector").
+fn type_gate(p: &Params, ctx: &ActiveContext, e: &Entity) -> Result<()> {
+    let Some(t) = p.get("type") else {
+        return Ok(());
+    };
+    let mut te = dosi_ngsi::query::TypeExpr::parse(t)?;
+    te.expand_names(&|s| ctx.expand_term(s));
+    if te.matches(&e.types) {
+        Ok(())
+    } else {
+        Err(NgsiError::not_found(format!(
+            "entity {} is not of type {t}",
+            e.id
+        )))
+    }
+}
+
+/// Reads an entity and applies the type selector, before a write.
+async fn gate_write(
+    st: &AppState,
+    tenant: &TenantId,
+    id: &EntityId,
+    p: &Params,
+    ctx: &ActiveContext,
+) -> Result<()> {
+    if p.get("type").is_none() {
+        return Ok(());
+    }
+    let e = st
+        .broker
+        .get(tenant, id)
+        .await?
+        .ok_or_else(|| NgsiError::not_found(format!("entity {id} does not exist")))?;
+    type_gate(p, ctx, &e)
 }
 
 /// `join=flat|inline` with `joinLevel` (clause 4.5.23).
@@ -252,6 +312,9 @@ pub async fn query(
 ) -> ApiResult<Response> {
     let accept = req::accept(&h, true)?;
     let p = Params::parse(q.as_deref())?;
+    let mut allowed = params::READ_PARAMS.to_vec();
+    allowed.extend_from_slice(params::QUERY_PARAMS);
+    p.allow(&allowed)?;
     let link = req::get_context(&h)?;
     run_query(&st, &h, p, link, accept).await
 }
@@ -279,6 +342,12 @@ pub async fn run_query(
     }
     let opts = params::encode_options(&p, &ctx)?;
     let page = params::page(&p, st.config.default_limit, st.config.max_limit)?;
+    if p.get("geometryProperty").is_some() && accept != Accept::GeoJson {
+        return Err(
+            NgsiError::bad_data("geometryProperty needs Accept: application/geo+json").into(),
+        );
+    }
+    let order = p.get("orderBy").map(|o| order_by(o, &ctx)).transpose()?;
     let gp = if accept == Accept::GeoJson {
         Some(geometry_property(&p, &ctx)?)
     } else {
@@ -292,7 +361,23 @@ pub async fn run_query(
         )
         .into());
     }
-    let res = st.broker.query(&tenant, &filter, page).await?;
+    let res = match &order {
+        None => st.broker.query(&tenant, &filter, page).await?,
+        Some(keys) => {
+            // Ordering needs every match: sort, then slice the page.
+            let mut all = st
+                .broker
+                .query(&tenant, &filter, dosi_store::Page::ALL)
+                .await?
+                .entities;
+            all.sort_by(|a, b| compare(a, b, keys));
+            let total = all.len();
+            dosi_store::QueryResult {
+                entities: all.into_iter().skip(page.offset).take(page.limit).collect(),
+                total: page.count.then_some(total),
+            }
+        }
+    };
     let terms = Ctx(&ctx);
     let body = if let Some(gp) = gp {
         encode::feature_collection(
@@ -326,22 +411,171 @@ pub async fn run_query(
                 .collect(),
         )
     };
+    let returned = res.entities.len();
     let mut r = req::reply(StatusCode::OK, body, accept, link.as_ref());
     if let Some(total) = res.total {
         r.headers_mut()
             .insert("NGSILD-Results-Count", HeaderValue::from(total));
     }
+    // Pagination links (clause 5.5.9): prev when not at the start, next when more remain.
+    if page.limit > 0 {
+        let path = "/ngsi-ld/v1/entities";
+        let ct = if accept == Accept::JsonLd {
+            "application/ld+json"
+        } else {
+            "application/json"
+        };
+        let more = match res.total {
+            Some(t) => page.offset + returned < t,
+            None => returned == page.limit,
+        };
+        let mut links = Vec::new();
+        if page.offset > 0 {
+            let prev = page.offset.saturating_sub(page.limit);
+            links.push(format!(
+                "<{path}?{}>; rel=\"prev\";type=\"{ct}\"",
+                p.with_offset(prev)
+            ));
+        }
+        if more && returned > 0 {
+            links.push(format!(
+                "<{path}?{}>; rel=\"next\";type=\"{ct}\"",
+                p.with_offset(page.offset + page.limit)
+            ));
+        }
+        for l in links {
+            if let Ok(v) = HeaderValue::from_str(&l) {
+                r.headers_mut().append(header::LINK, v);
+            }
+        }
+    }
     Ok(r)
+}
+
+/// One `orderBy` key: a path (`id`, `type`, `createdAt`, `attr`, `attr.sub`, ...) and direction.
+struct OrderKey {
+    path: Vec<String>,
+    desc: bool,
+}
+
+fn order_by(spec: &str, ctx: &ActiveContext) -> Result<Vec<OrderKey>> {
+    spec.split(',')
+        .map(|part| {
+            let (path, dir) = part.split_once(';').unwrap_or((part, "asc"));
+            let desc = match dir.trim() {
+                "asc" | "ascending" => false,
+                "desc" | "descending" => true,
+                d => {
+                    return Err(NgsiError::bad_data(format!(
+                        "orderBy direction must be asc or desc, not '{d}'"
+                    )))
+                }
+            };
+            let segs: Vec<&str> = path.trim().split('.').collect();
+            if segs.iter().any(|s| s.is_empty()) {
+                return Err(NgsiError::bad_data(format!(
+                    "orderBy key '{part}' is empty"
+                )));
+            }
+            let single = segs.len() == 1;
+            let path = segs
+                .iter()
+                .enumerate()
+                .map(|(i, seg)| {
+                    let literal = if i == 0 {
+                        single && matches!(*seg, "id" | "type" | "createdAt" | "modifiedAt")
+                    } else {
+                        matches!(*seg, "createdAt" | "modifiedAt" | "observedAt" | "unitCode")
+                    };
+                    if literal {
+                        seg.to_string()
+                    } else {
+                        ctx.expand_term(seg)
+                    }
+                })
+                .collect();
+            Ok(OrderKey { path, desc })
+        })
+        .collect()
+}
+
+fn sort_value(e: &Entity, path: &[String]) -> Option<Value> {
+    let first = path.first()?;
+    if path.len() == 1 {
+        match first.as_str() {
+            "id" => return Some(Value::String(e.id.to_string())),
+            "type" => return e.types.first().map(|t| Value::String(t.to_string())),
+            "createdAt" => return Some(Value::from(e.created_at.0)),
+            "modifiedAt" => return Some(Value::from(e.modified_at.0)),
+            _ => {}
+        }
+    }
+    let mut a = e.attr(first)?;
+    for seg in &path[1..] {
+        match seg.as_str() {
+            "createdAt" => return Some(Value::from(a.created_at.0)),
+            "modifiedAt" => return Some(Value::from(a.modified_at.0)),
+            "observedAt" => return a.observed_at.clone().map(Value::String),
+            "unitCode" => return a.unit_code.clone().map(Value::String),
+            name => a = a.sub.get(name)?,
+        }
+    }
+    Some(a.value.clone())
+}
+
+fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Number(_), _) => Ordering::Less,
+        (_, Value::Number(_)) => Ordering::Greater,
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+fn compare(a: &Entity, b: &Entity, keys: &[OrderKey]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for k in keys {
+        let o = match (sort_value(a, &k.path), sort_value(b, &k.path)) {
+            (Some(x), Some(y)) => {
+                let o = cmp_values(&x, &y);
+                if k.desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+            // Entities without the key go last whatever the direction.
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
 }
 
 /// DELETE /entities/{id}
 pub async fn delete(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
     let tenant = req::existing_tenant(&st, &h).await?;
     let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
+    p.allow(&["type", "local", "via"])?;
+    let link = req::get_context(&h)?;
+    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    gate_write(&st, &tenant, &id, &p, &ctx).await?;
     st.broker.delete_entity(&tenant, &id).await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
@@ -402,6 +636,7 @@ pub async fn append(
     let b = req::body(&h, &bytes, BodyKind::Json)?;
     let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
     let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
+    gate_write(&st, &tenant, &id, &p, &ctx).await?;
     let out = st
         .broker
         .append_attrs(&tenant, &id, input, no_overwrite)
@@ -413,17 +648,20 @@ pub async fn append(
 pub async fn update(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
     let tenant = req::existing_tenant(&st, &h).await?;
     let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
     let b = req::body(&h, &bytes, BodyKind::Json)?;
     let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
     let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
-    if input.attrs.is_empty() {
+    if input.attrs.is_empty() && input.types.is_empty() && input.scope.is_none() {
         return Err(NgsiError::bad_data("no attributes to update").into());
     }
+    gate_write(&st, &tenant, &id, &p, &ctx).await?;
     let out = st.broker.update_attrs(&tenant, &id, input).await?;
     Ok(update_reply(out, &ctx))
 }
@@ -451,14 +689,23 @@ fn update_reply(out: UpdateOutcome, ctx: &ActiveContext) -> Response {
 pub async fn partial_update(
     State(st): State<AppState>,
     Path((id, attr)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
     let tenant = req::existing_tenant(&st, &h).await?;
     let id = entity_id(&id)?;
+    let p = Params::parse(q.as_deref())?;
     let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
     let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
+    if matches!(attr.as_str(), "scope" | "type" | "id") {
+        return Err(NgsiError::bad_data(format!(
+            "'{attr}' is not an attribute and cannot be partially updated"
+        ))
+        .into());
+    }
     let name = attr_name(&ctx, &attr)?;
+    gate_write(&st, &tenant, &id, &p, &ctx).await?;
     let mut json = b.json;
     if let Value::Object(m) = &mut json {
         m.remove("@context");
@@ -487,6 +734,12 @@ pub async fn replace_attr(
     if let Value::Object(m) = &mut json {
         m.remove("@context");
     }
+    if attr == "scope" || attr == "type" || attr == "id" {
+        return Err(NgsiError::bad_data(format!(
+            "'{attr}' is not an attribute and cannot be replaced"
+        ))
+        .into());
+    }
     let inst = decode::attribute_instances(&json, &Ctx(&ctx), Mode::Full, Timestamp::now(), &attr)?;
     st.broker.replace_attr(&tenant, &id, &name, inst).await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
@@ -504,6 +757,11 @@ pub async fn delete_attr(
     let p = Params::parse(q.as_deref())?;
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    gate_write(&st, &tenant, &id, &p, &ctx).await?;
+    if attr == "scope" {
+        st.broker.delete_scope(&tenant, &id).await?;
+        return Ok(req::empty(StatusCode::NO_CONTENT));
+    }
     let name = attr_name(&ctx, &attr)?;
     let delete_all = p.flag("deleteAll")?;
     let ds = p.get("datasetId");
@@ -526,21 +784,47 @@ pub async fn purge(
 ) -> ApiResult<Response> {
     let tenant = req::existing_tenant(&st, &h).await?;
     let p = Params::parse(q.as_deref())?;
+    p.allow(&[
+        "type",
+        "id",
+        "idPattern",
+        "q",
+        "scopeQ",
+        "georel",
+        "geometry",
+        "coordinates",
+        "geoproperty",
+        "attrs",
+        "local",
+        "keep",
+        "drop",
+    ])?;
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let filter = params::filter(&p, &ctx)?;
-    if filter.types.is_none()
-        && filter.ids.is_empty()
-        && filter.id_pattern.is_none()
-        && filter.q.is_none()
-        && filter.scope_q.is_none()
-        && filter.geo_q.is_none()
-    {
+    if filter.is_unrestricted() && !p.flag("local")? {
         return Err(NgsiError::bad_data(
-            "purging needs at least one of type, id, idPattern, q, scopeQ or a geo-query",
+            "purging needs at least one of type, id, idPattern, q, scopeQ, attrs, a geo-query, or local=true",
         )
         .into());
     }
-    st.broker.purge(&tenant, &filter).await?;
+    let names = |k: &str| -> Option<Vec<Iri>> {
+        p.list(k)
+            .map(|l| l.iter().map(|n| Iri::from(ctx.expand_term(n))).collect())
+    };
+    let what = match (names("keep"), names("drop")) {
+        (Some(_), Some(_)) => {
+            return Err(NgsiError::bad_data("keep and drop cannot be used together").into())
+        }
+        (Some(k), None) => dosi_broker::Purge::Keep(k),
+        (None, Some(d)) => dosi_broker::Purge::Drop(d),
+        (None, None) => dosi_broker::Purge::Entities,
+    };
+    st.broker.purge(&tenant, &filter, what).await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
+}
+
+/// PUT or PATCH /entities without an id: the id is missing.
+pub async fn missing_id() -> ApiResult<Response> {
+    Err(NgsiError::bad_data("the entity id is missing from the path").into())
 }

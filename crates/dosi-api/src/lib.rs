@@ -40,7 +40,9 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
             "/entities",
             get(entities::query)
                 .post(entities::create)
-                .delete(entities::purge),
+                .delete(entities::purge)
+                .put(entities::missing_id)
+                .patch(entities::missing_id),
         ),
         (
             "/entities/{id}",
@@ -135,6 +137,7 @@ async fn metrics_text(State(st): State<AppState>) -> Response {
 async fn observe(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
+    let tenant = req.headers().get("ngsild-tenant").cloned();
     let chunked_without_length = req.headers().get(header::CONTENT_LENGTH).is_none()
         && req
             .headers()
@@ -146,6 +149,10 @@ async fn observe(req: Request, next: Next) -> Response {
     } else {
         next.run(req).await
     };
+    let mut resp = resp;
+    if let Some(t) = tenant {
+        resp.headers_mut().insert("NGSILD-Tenant", t);
+    }
     let status = resp.status();
     metrics::histogram!("dosi_http_request_duration_seconds", "method" => method.to_string())
         .record(start.elapsed().as_secs_f64());

@@ -20,8 +20,10 @@ impl Params {
         let mut out = Vec::new();
         for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            // Form encoding: '+' is a space ('+' itself arrives as %2B).
             let dec = |s: &str| {
-                percent_decode_str(s)
+                let s = s.replace('+', " ");
+                percent_decode_str(&s)
                     .decode_utf8()
                     .map(|c| c.into_owned())
                     .map_err(|_| {
@@ -43,12 +45,48 @@ impl Params {
     /// Comma-separated values of `name`, empty entries dropped.
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
         self.get(name).map(|v| {
-            v.split(',')
+            v.split([',', '|'])
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect()
         })
+    }
+    /// Like [`Params::list`] but an empty entry (`a,,b`, a trailing comma) is an error.
+    pub fn strict_list(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let items: Vec<String> = v.split([',', '|']).map(|s| s.trim().to_string()).collect();
+        if items.iter().any(String::is_empty) {
+            return Err(NgsiError::bad_data(format!("{name}: empty entry in '{v}'")));
+        }
+        Ok(Some(items))
+    }
+    /// Rejects parameters not in `allowed` (clause 6.3.x: unknown parameters are InvalidRequest).
+    pub fn allow(&self, allowed: &[&str]) -> Result<()> {
+        for (k, _) in &self.0 {
+            if !allowed.contains(&k.as_str()) {
+                return Err(NgsiError::invalid(format!("unknown query parameter '{k}'")));
+            }
+        }
+        Ok(())
+    }
+    /// The parameters re-encoded as a query string, sorted by name, with `offset` set to `offset`.
+    pub fn with_offset(&self, offset: usize) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k != "offset")
+            .cloned()
+            .collect();
+        pairs.push(("offset".into(), offset.to_string()));
+        pairs.sort();
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
     }
     /// True if `options` (or `format`) contains `opt`.
     pub fn has_option(&self, opt: &str) -> bool {
@@ -68,6 +106,63 @@ impl Params {
     }
 }
 
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            ' ' | '"' | '#' | '%' | '&' | '+' | ',' | '<' | '>' | '=' | '?' | '[' | ']' | '{'
+            | '}' | '|' | '\\' | '^' | '`' => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Parameters every entity read understands.
+pub const READ_PARAMS: &[&str] = &[
+    "attrs",
+    "pick",
+    "omit",
+    "options",
+    "format",
+    "lang",
+    "join",
+    "joinLevel",
+    "geometryProperty",
+    "datasetId",
+    "local",
+    "type",
+    "containedBy",
+    "expandValues",
+    "entityMap",
+    "via",
+    "csf",
+];
+/// Parameters of entity queries on top of [`READ_PARAMS`].
+pub const QUERY_PARAMS: &[&str] = &[
+    "id",
+    "idPattern",
+    "q",
+    "scopeQ",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+    "limit",
+    "offset",
+    "count",
+    "orderBy",
+    "orderDirection",
+    "collapse",
+    "doNotCompact",
+    "lastN",
+];
+
 /// Output format and projection options from `format`, `options`, `attrs`,
 /// `pick`, `omit`, `lang`.
 pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> {
@@ -82,7 +177,7 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
             // Options of other operations are tolerated here.
             "noOverwrite" | "update" | "replace" | "temporalValues" | "aggregatedValues"
             | "audit" | "entityMap" | "splitEntities" | "noDelete" => {}
-            other => return Err(NgsiError::bad_data(format!("unknown option '{other}'"))),
+            other => return Err(NgsiError::invalid(format!("unknown option '{other}'"))),
         }
     }
     if let Some(f) = p.get("format") {
@@ -90,7 +185,7 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
             "keyValues" | "simplified" => Format::Simplified,
             "concise" => Format::Concise,
             "normalized" => Format::Normalized,
-            other => return Err(NgsiError::bad_data(format!("unknown format '{other}'"))),
+            other => return Err(NgsiError::invalid(format!("unknown format '{other}'"))),
         };
     }
     let expand_set = |names: Vec<String>| -> HashSet<String> {
@@ -103,13 +198,23 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
             .collect()
     };
     let attrs = p
-        .list("attrs")
+        .strict_list("attrs")?
         .map(|l| l.into_iter().map(|n| ctx.expand_term(&n)).collect());
-    let pick = p.list("pick").map(expand_set);
-    let omit = p.list("omit").map(expand_set);
+    let pick = p.strict_list("pick")?.map(expand_set);
+    let omit = p.strict_list("omit")?.map(expand_set);
     if pick.is_some() && omit.is_some() {
         return Err(NgsiError::bad_data("pick and omit cannot be used together"));
     }
+    if (pick.is_some() || omit.is_some()) && attrs.is_some() {
+        return Err(NgsiError::bad_data(
+            "attrs cannot be combined with pick or omit",
+        ));
+    }
+    let datasets = p.strict_list("datasetId")?.map(|l| {
+        l.into_iter()
+            .map(|d| if d == "@none" { None } else { Some(d) })
+            .collect()
+    });
     Ok(EncodeOptions {
         format,
         sys_attrs,
@@ -117,6 +222,7 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
         pick,
         omit,
         lang: p.get("lang").map(String::from),
+        datasets,
     })
 }
 
@@ -139,7 +245,7 @@ pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
             })?;
         f.id_pattern = Some(re);
     }
-    if let Some(t) = p.get("type") {
+    if let Some(t) = p.get("type").filter(|t| *t != "*") {
         let mut te = TypeExpr::parse(t)?;
         te.expand_names(&exp);
         f.types = Some(te);

@@ -53,7 +53,10 @@ pub async fn existing_tenant(st: &AppState, h: &HeaderMap) -> Result<TenantId> {
     Ok(t)
 }
 
-/// Chooses the response media type from `Accept` (clause 6.3.6).
+/// Chooses the response media type from `Accept` (clause 6.3.6, RFC 9110
+/// 12.5.1): each representation dosi can produce gets the weight of the most
+/// specific media range that matches it; the highest weight wins, and ties go
+/// to dosi's order (JSON, JSON-LD, GeoJSON).
 pub fn accept(h: &HeaderMap, geo_allowed: bool) -> Result<Accept> {
     let Some(raw) = h.get(header::ACCEPT) else {
         return Ok(Accept::Json);
@@ -61,33 +64,66 @@ pub fn accept(h: &HeaderMap, geo_allowed: bool) -> Result<Accept> {
     let raw = raw
         .to_str()
         .map_err(|_| NgsiError::new(ErrorKind::NotAcceptable, "Accept is not valid text"))?;
-    let mut ranges: Vec<(f32, usize, &str)> = Vec::new();
-    for (i, part) in raw.split(',').enumerate() {
+    // (type, subtype, weight)
+    let mut ranges: Vec<(String, String, f32)> = Vec::new();
+    for part in raw.split(',') {
         let mut it = part.split(';');
-        let mt = it.next().unwrap_or("").trim();
+        let mt = it.next().unwrap_or("").trim().to_ascii_lowercase();
+        let Some((ty, sub)) = mt.split_once('/') else {
+            continue;
+        };
         let mut q = 1.0f32;
         for p in it {
             if let Some(v) = p.trim().strip_prefix("q=") {
-                q = v.trim().parse().unwrap_or(0.0);
+                // An unparseable weight does not decide anything: treat it as 1.
+                q = v
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .unwrap_or(1.0);
             }
         }
-        if !mt.is_empty() && q > 0.0 {
-            ranges.push((q, i, mt));
+        ranges.push((ty.trim().to_string(), sub.trim().to_string(), q));
+    }
+    let mut offers = vec![("json", Accept::Json), ("ld+json", Accept::JsonLd)];
+    if geo_allowed {
+        offers.push(("geo+json", Accept::GeoJson));
+    }
+    let weight = |sub: &str| -> Option<f32> {
+        let mut best: Option<(u8, f32)> = None;
+        for (t, s, q) in &ranges {
+            let specificity = if t == "application" && s == sub {
+                3
+            } else if t == "application" && s == "*" {
+                2
+            } else if t == "*" && s == "*" {
+                1
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(sp, _)| specificity > sp) {
+                best = Some((specificity, *q));
+            }
+        }
+        best.map(|(_, q)| q)
+    };
+    let mut chosen: Option<(f32, Accept)> = None;
+    for (sub, a) in offers {
+        if let Some(q) = weight(sub).filter(|q| *q > 0.0) {
+            if chosen.is_none_or(|(cq, _)| q > cq) {
+                chosen = Some((q, a));
+            }
         }
     }
-    ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, _, mt) in ranges {
-        match mt.to_ascii_lowercase().as_str() {
-            "application/json" | "application/*" | "*/*" => return Ok(Accept::Json),
-            "application/ld+json" => return Ok(Accept::JsonLd),
-            "application/geo+json" if geo_allowed => return Ok(Accept::GeoJson),
-            _ => {}
-        }
-    }
-    Err(NgsiError::new(
-        ErrorKind::NotAcceptable,
-        format!("cannot answer with any of '{raw}'; use application/json or application/ld+json"),
-    ))
+    chosen.map(|(_, a)| a).ok_or_else(|| {
+        NgsiError::new(
+            ErrorKind::NotAcceptable,
+            format!(
+                "cannot answer with any of '{raw}'; use application/json or application/ld+json"
+            ),
+        )
+    })
 }
 
 /// The context named by a JSON-LD `Link` header, if any.
@@ -138,6 +174,8 @@ pub enum BodyKind {
     Json,
     /// Also `application/merge-patch+json` (PATCH merges).
     MergePatch,
+    /// A JSON array of ids: no @context needed even with ld+json.
+    Ids,
 }
 
 /// Checks Content-Type / Content-Length and parses the JSON body (clause 6.3.4/6.3.5).
@@ -191,7 +229,7 @@ pub fn body(h: &HeaderMap, bytes: &Bytes, kind: BodyKind) -> Result<Body> {
             Value::Array(items) => items.iter().all(|i| i.get("@context").is_some()),
             _ => ctx.is_some(),
         };
-        if ctx.is_none() || !has_all {
+        if kind != BodyKind::Ids && (ctx.is_none() || !has_all) {
             return Err(NgsiError::bad_data(
                 "application/ld+json bodies must carry an @context member",
             ));

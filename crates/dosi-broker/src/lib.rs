@@ -16,5 +16,5 @@ mod locks;
 pub mod ops;
 mod write;
 
-pub use ops::{BatchOutcome, UpdateOutcome};
+pub use ops::{BatchOutcome, Purge, UpdateOutcome};
 pub use write::{Broker, Txn};

@@ -13,6 +13,17 @@ use crate::codec::decode::{AttrInput, EntityInput};
 use crate::codec::NGSI_LD_NULL;
 use crate::write::{Broker, Txn};
 
+/// What a purge removes from the matching entities.
+#[derive(Debug, Clone)]
+pub enum Purge {
+    /// The entities themselves.
+    Entities,
+    /// Every attribute except these (expanded names).
+    Keep(Vec<Iri>),
+    /// These attributes (expanded names).
+    Drop(Vec<Iri>),
+}
+
 /// What an attribute-level update did (for 204 vs 207 answers).
 #[derive(Debug, Default, Clone)]
 pub struct UpdateOutcome {
@@ -260,8 +271,22 @@ impl Broker {
         self.write(tenant, std::slice::from_ref(id), |tx| {
             let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
             let now = tx.now();
-            let out = update_into(&mut e, &input, now);
-            if !out.updated.is_empty() {
+            let mut out = update_into(&mut e, &input, now);
+            let mut touched = !out.updated.is_empty();
+            for t in &input.types {
+                if !e.types.contains(t) {
+                    e.types.push(t.clone());
+                }
+                touched = true;
+            }
+            if let Some(s) = &input.scope {
+                e.scope.clone_from(s);
+                touched = true;
+            }
+            if touched && out.updated.is_empty() && out.not_updated.is_empty() {
+                out.updated.push(Arc::from("type"));
+            }
+            if touched {
                 e.modified_at = now;
                 tx.put(e)?;
             }
@@ -363,6 +388,20 @@ impl Broker {
             if list.is_empty() {
                 e.attrs.remove(name);
             }
+            e.modified_at = tx.now();
+            tx.put(e)
+        })
+        .await
+    }
+
+    /// Removes the entity's scope (DELETE /attrs/scope).
+    pub async fn delete_scope(&self, tenant: &TenantId, id: &EntityId) -> Result<()> {
+        self.write(tenant, std::slice::from_ref(id), |tx| {
+            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
+            if e.scope.is_empty() {
+                return Err(NgsiError::not_found(format!("entity {id} has no scope")));
+            }
+            e.scope.clear();
             e.modified_at = tx.now();
             tx.put(e)
         })
@@ -505,27 +544,46 @@ impl Broker {
     }
 
     /// Purge Entities (DELETE /entities with a filter, clause 5.6.21): deletes
-    /// every match; returns how many were deleted.
-    pub async fn purge(&self, tenant: &TenantId, filter: &EntityFilter) -> Result<usize> {
+    /// every match, or with `keep`/`drop` only some of their attributes.
+    /// Returns how many entities were changed.
+    pub async fn purge(
+        &self,
+        tenant: &TenantId,
+        filter: &EntityFilter,
+        what: Purge,
+    ) -> Result<usize> {
         let found = self.query(tenant, filter, Page::ALL).await?;
         let ids: Vec<EntityId> = found.entities.iter().map(|e| e.id.clone()).collect();
-        let mut deleted = 0;
+        let mut changed = 0;
         for chunk in ids.chunks(1000) {
-            deleted += self
+            changed += self
                 .write(tenant, chunk, |tx| {
                     let mut n = 0;
                     for id in chunk {
                         // Re-check under the lock: it may have changed since the query.
-                        if tx.get(id).is_some_and(|e| filter.matches(e)) {
-                            tx.delete(id)?;
-                            n += 1;
+                        let Some(cur) = tx.get(id).filter(|e| filter.matches(e)).cloned() else {
+                            continue;
+                        };
+                        match &what {
+                            Purge::Entities => tx.delete(id)?,
+                            Purge::Keep(keep) | Purge::Drop(keep) => {
+                                let is_keep = matches!(what, Purge::Keep(_));
+                                let mut e = Entity::clone(&cur);
+                                e.attrs.retain(|name, _| keep.contains(name) == is_keep);
+                                if e.attrs.len() == cur.attrs.len() {
+                                    continue;
+                                }
+                                e.modified_at = tx.now();
+                                tx.put(e)?;
+                            }
                         }
+                        n += 1;
                     }
                     Ok(n)
                 })
                 .await?;
         }
-        Ok(deleted)
+        Ok(changed)
     }
 
     /// Runs one batch: every entity in one atomic, durable commit; per-entity
@@ -592,7 +650,16 @@ fn append_into(
         }
     }
     if let Some(s) = &input.scope {
-        e.scope.clone_from(s);
+        if no_overwrite {
+            // noOverwrite appends scopes instead of replacing them.
+            for x in s {
+                if !e.scope.contains(x) {
+                    e.scope.push(x.clone());
+                }
+            }
+        } else {
+            e.scope.clone_from(s);
+        }
     }
     for (name, list) in &input.attrs {
         for inst in list {

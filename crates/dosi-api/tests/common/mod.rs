@@ -112,7 +112,9 @@ impl App {
 pub fn encode_uri(uri: &str) -> String {
     uri.chars()
         .map(|c| match c {
-            '[' | ']' | '"' | ' ' | '<' | '>' | '{' | '}' | '|' | '^' | '`' | '\\' => format!("%{:02X}", c as u32),
+            '[' | ']' | '"' | ' ' | '<' | '>' | '{' | '}' | '|' | '^' | '`' | '\\' => {
+                format!("%{:02X}", c as u32)
+            }
             c => c.to_string(),
         })
         .collect()

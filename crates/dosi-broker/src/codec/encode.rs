@@ -34,8 +34,10 @@ pub struct EncodeOptions {
     pub pick: Option<HashSet<String>>,
     /// `omit`: leave out these members.
     pub omit: Option<HashSet<String>>,
-    /// `lang`: render LanguageProperties in this language (`*` = all).
+    /// `lang`: render LanguageProperties in this language (`*` = any).
     pub lang: Option<String>,
+    /// `datasetId`: only these instances (`None` = the default instance).
+    pub datasets: Option<Vec<Option<String>>>,
 }
 
 impl EncodeOptions {
@@ -73,11 +75,22 @@ pub fn entity(e: &Entity, terms: &dyn Terms, o: &EncodeOptions) -> Value {
         if !o.keep_attr(name) || instances.is_empty() {
             continue;
         }
+        let selected: Vec<&Attribute> = match &o.datasets {
+            None => instances.iter().collect(),
+            Some(ds) => instances
+                .iter()
+                .filter(|a| ds.iter().any(|d| d.as_deref() == a.dataset()))
+                .collect(),
+        };
+        if selected.is_empty() {
+            continue;
+        }
+        let instances = selected;
         let rendered: Vec<Value> = instances.iter().map(|a| attribute(a, terms, o)).collect();
         let v = if rendered.len() == 1 {
             rendered.into_iter().next().unwrap_or(Value::Null)
         } else if o.format == Format::Simplified {
-            simplified_multi(instances, rendered)
+            simplified_multi(&instances, rendered)
         } else {
             Value::Array(rendered)
         };
@@ -88,7 +101,7 @@ pub fn entity(e: &Entity, terms: &dyn Terms, o: &EncodeOptions) -> Value {
 
 /// keyValues of a multi-instance attribute: `{ "dataset": { datasetId: value } }`
 /// is the 1.8 form; the default instance goes under `@none`.
-fn simplified_multi(instances: &[Attribute], rendered: Vec<Value>) -> Value {
+fn simplified_multi(instances: &[&Attribute], rendered: Vec<Value>) -> Value {
     let mut m = Map::new();
     for (a, v) in instances.iter().zip(rendered) {
         m.insert(a.dataset().unwrap_or("@none").to_string(), v);
@@ -161,7 +174,7 @@ fn localized(
     lang: Option<&str>,
 ) -> (AttrKind, &'static str, Value, Option<String>) {
     match (a.kind, lang) {
-        (AttrKind::LanguageProperty, Some(l)) if l != "*" => {
+        (AttrKind::LanguageProperty, Some(l)) => {
             let (tag, text) = pick_language(&a.value, l);
             (AttrKind::Property, "value", text, tag)
         }
@@ -186,22 +199,37 @@ fn localized(
     }
 }
 
-/// The best text for `lang` from a language map: the exact tag, then a tag
-/// with the same primary language, then `@none`, then any.
+/// The best text for `lang` (a list like `fr;q=0.5,nl` or `*`) from a language
+/// map: by descending weight, the exact tag, then one with the same primary
+/// language; then `@none`; then any entry.
 fn pick_language(map: &Value, lang: &str) -> (Option<String>, Value) {
     let Some(m) = map.as_object() else {
         return (None, map.clone());
     };
-    let wanted: Vec<&str> = lang
+    let mut wanted: Vec<(f32, usize, &str)> = lang
         .split(',')
-        .map(|s| s.split(';').next().unwrap_or("").trim())
+        .enumerate()
+        .filter_map(|(i, part)| {
+            let mut it = part.split(';');
+            let tag = it.next()?.trim();
+            let q = it
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            (q > 0.0 && !tag.is_empty()).then_some((q, i, tag))
+        })
         .collect();
-    for w in &wanted {
+    wanted.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, _, w) in &wanted {
+        if *w == "*" {
+            break;
+        }
         if let Some(v) = m.get(*w) {
             return (Some((*w).to_string()), v.clone());
         }
-    }
-    for w in &wanted {
         let primary = w.split('-').next().unwrap_or(w);
         if let Some((k, v)) = m.iter().find(|(k, _)| k.split('-').next() == Some(primary)) {
             return (Some(k.clone()), v.clone());
@@ -220,7 +248,7 @@ fn pick_language(map: &Value, lang: &str) -> (Option<String>, Value) {
 pub fn simple_value(a: &Attribute, terms: &dyn Terms, lang: Option<&str>) -> Value {
     match a.kind {
         AttrKind::LanguageProperty => match lang {
-            Some(l) if l != "*" => pick_language(&a.value, l).1,
+            Some(l) => pick_language(&a.value, l).1,
             _ => {
                 let mut m = Map::new();
                 m.insert("languageMap".into(), a.value.clone());
@@ -235,16 +263,6 @@ pub fn simple_value(a: &Attribute, terms: &dyn Terms, lang: Option<&str>) -> Val
         AttrKind::JsonProperty => {
             let mut m = Map::new();
             m.insert("json".into(), a.value.clone());
-            Value::Object(m)
-        }
-        AttrKind::ListProperty => {
-            let mut m = Map::new();
-            m.insert("valueList".into(), a.value.clone());
-            Value::Object(m)
-        }
-        AttrKind::ListRelationship => {
-            let mut m = Map::new();
-            m.insert("objectList".into(), a.value.clone());
             Value::Object(m)
         }
         _ => a.value.clone(),
