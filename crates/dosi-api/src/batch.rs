@@ -31,7 +31,7 @@ async fn decode_batch(
     Vec<(String, NgsiError)>,
 )> {
     let tenant = req::tenant(h)?;
-    let b = req::body(h, bytes, BodyKind::Json)?;
+    let b = req::body(h, bytes, BodyKind::Array)?;
     let Value::Array(items) = &b.json else {
         return Err(NgsiError::bad_data(
             "a batch body must be a JSON array of entities",
@@ -50,7 +50,34 @@ async fn decode_batch(
     let mut errors = Vec::new();
     let link_ctx = if b.ld { None } else { b.context.clone() };
     let shared = req::active(st, &tenant, link_ctx.as_ref()).await?;
+    if items.iter().any(|i| !i.is_object()) {
+        return Err(NgsiError::bad_data(
+            "every batch item must be an entity object",
+        ));
+    }
     for item in items {
+        let id_text = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match (b.ld, item.get("@context").is_some()) {
+            (true, false) => {
+                errors.push((
+                    id_text,
+                    NgsiError::bad_data("application/ld+json items must carry an @context"),
+                ));
+                continue;
+            }
+            (false, true) => {
+                errors.push((
+                    id_text,
+                    NgsiError::bad_data("application/json items must not carry an @context"),
+                ));
+                continue;
+            }
+            _ => {}
+        }
         let own;
         let ctx = if b.ld {
             own = req::active(st, &tenant, item.get("@context")).await?;
@@ -253,12 +280,67 @@ pub async fn query(
                 .join(","),
         ));
     }
-    for key in ["q", "scopeQ", "lang"] {
-        if let Some(Value::String(s)) = m.get(key) {
-            extra.push((key.into(), s.clone()));
+    if m.contains_key("temporalQ") {
+        return Err(NgsiError::bad_data(
+            "temporalQ belongs to temporal queries, not to entity queries",
+        )
+        .into());
+    }
+    for key in ["q", "scopeQ", "lang", "join", "csf"] {
+        match m.get(key) {
+            None => {}
+            Some(Value::String(s)) => extra.push((key.into(), s.clone())),
+            Some(other) => {
+                return Err(
+                    NgsiError::bad_data(format!("{key} must be a string, not {other}")).into(),
+                )
+            }
+        }
+    }
+    if let Some(l) = m.get("joinLevel") {
+        match l.as_u64() {
+            Some(n) if n >= 1 => extra.push(("joinLevel".into(), n.to_string())),
+            _ => {
+                return Err(NgsiError::bad_data(format!(
+                    "joinLevel must be a positive integer, not {l}"
+                ))
+                .into())
+            }
+        }
+    }
+    for key in ["pick", "omit"] {
+        match m.get(key) {
+            None => {}
+            Some(Value::String(s)) => extra.push((key.into(), s.clone())),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                extra.push((
+                    key.into(),
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ));
+            }
+            Some(other) => {
+                return Err(NgsiError::bad_data(format!(
+                    "{key} must be a string or list of strings, not {other}"
+                ))
+                .into())
+            }
         }
     }
     if let Some(g) = m.get("geoQ") {
+        if !g.is_object() {
+            return Err(NgsiError::bad_data("geoQ must be an object").into());
+        }
+        if g.get("geometry").is_some_and(|x| !x.is_string()) {
+            return Err(NgsiError::bad_data("geoQ.geometry must be a string").into());
+        }
+        if g.get("coordinates")
+            .is_some_and(|x| !(x.is_array() || x.is_string()))
+        {
+            return Err(NgsiError::bad_data("geoQ.coordinates must be an array").into());
+        }
         let get = |k: &str| {
             g.get(k).map(|v| match v {
                 Value::String(s) => s.clone(),

@@ -5,49 +5,66 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dosi_jsonld::{core_context_document, is_core_context_url, CORE_CONTEXT_URL};
-use dosi_ngsi::{NgsiError, Timestamp};
-use serde_json::{json, Value};
+use dosi_ngsi::{ErrorKind, NgsiError, Result};
+use serde_json::Value;
 
-use crate::contexts::ContextKind;
+use crate::contexts::{ContextKind, CORE_LOCAL_ID};
 use crate::params::Params;
 use crate::problem::ApiResult;
-use crate::req::{self, BodyKind};
+use crate::req;
 use crate::state::AppState;
 
-fn json_reply(status: StatusCode, v: &Value, ct: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, ct)],
-        serde_json::to_vec(v).unwrap_or_default(),
-    )
-        .into_response()
+/// The path a Hosted context is served at, relative to the host (as the
+/// `Location` of the other resources dosi creates).
+const SERVE_PATH: &str = "/ngsi-ld/v1/jsonldContexts";
+
+fn json_reply(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn value_reply(v: &Value) -> Response {
+    json_reply(StatusCode::OK, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// The `@context` document posted to `/jsonldContexts`: a JSON body, whatever
+/// the JSON media type; its `@context` is the payload, not a request context.
+fn posted_document(h: &HeaderMap, bytes: &Bytes) -> Result<Value> {
+    let ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if !matches!(ct.as_str(), "application/json" | "application/ld+json") {
+        return Err(NgsiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "Content-Type '{ct}' is not supported; use application/json or application/ld+json"
+            ),
+        ));
+    }
+    let doc: Value = serde_json::from_slice(bytes)
+        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    if !doc.is_object() {
+        return Err(NgsiError::invalid(
+            "the body must be a JSON object with an @context member",
+        ));
+    }
+    Ok(doc)
 }
 
 /// POST /jsonldContexts
 pub async fn add(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> ApiResult<Response> {
     let tenant = req::tenant(&h)?;
-    // The body is a JSON-LD document; both JSON media types are accepted and
-    // the @context inside it is the payload, not a request context.
-    let mut hh = h.clone();
-    hh.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    hh.remove(header::LINK);
-    let json: Value = match req::body(&hh, &bytes, BodyKind::Json) {
-        Ok(b) => b.json,
-        Err(e) if e.kind == dosi_ngsi::ErrorKind::BadRequestData => serde_json::from_slice(&bytes)
-            .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?,
-        Err(e) => return Err(e.into()),
-    };
-    if !json.is_object() {
-        return Err(
-            NgsiError::bad_data("the body must be a JSON object with an @context member").into(),
-        );
-    }
-    let entry = st.contexts.add_hosted(&tenant, json).await?;
+    let doc = posted_document(&h, &bytes)?;
+    let entry = st.contexts.add_hosted(&tenant, doc).await?;
     let mut r = StatusCode::CREATED.into_response();
-    if let Ok(v) = HeaderValue::from_str(&entry.url) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{SERVE_PATH}/{}", entry.local_id)) {
         r.headers_mut().insert(header::LOCATION, v);
     }
     Ok(r)
@@ -64,27 +81,27 @@ pub async fn list(
     let details = p.flag("details")?;
     let kind = match p.get("kind") {
         None => None,
-        Some(k) => Some(
-            ContextKind::parse(k)
-                .ok_or_else(|| NgsiError::bad_data(format!("unknown kind '{k}'")))?,
-        ),
+        Some(k) => Some(ContextKind::parse(k).ok_or_else(|| {
+            NgsiError::bad_data(format!(
+                "unknown kind '{k}': use Hosted, Cached or ImplicitlyCreated"
+            ))
+        })?),
     };
-    let mut entries = st.contexts.list(&tenant, kind);
-    let core = kind.is_none() || kind == Some(ContextKind::Cached);
-    let body = if details {
-        let mut v: Vec<Value> = entries.drain(..).map(|e| e.details()).collect();
-        if core {
-            v.insert(0, json!({"URL": CORE_CONTEXT_URL, "localId": "ngsi-ld-core-context", "kind": "Cached", "timestamp": Timestamp(0).to_iso(), "lastUsage": Timestamp::now().to_iso(), "numberOfHits": 0}));
-        }
-        Value::Array(v)
+    // The built-in core context is always there, as a Cached one.
+    let with_core = kind.is_none_or(|k| k == ContextKind::Cached);
+    let entries = st.contexts.list(&tenant, kind);
+    let items: Vec<Value> = if details {
+        let core = with_core.then(|| st.contexts.core_details());
+        core.into_iter()
+            .chain(entries.iter().map(|e| e.details()))
+            .collect()
     } else {
-        let mut v: Vec<Value> = entries.drain(..).map(|e| Value::String(e.url)).collect();
-        if core {
-            v.insert(0, Value::String(CORE_CONTEXT_URL.into()));
-        }
-        Value::Array(v)
+        let core = with_core.then(|| Value::String(CORE_CONTEXT_URL.into()));
+        core.into_iter()
+            .chain(entries.into_iter().map(|e| Value::String(e.url)))
+            .collect()
     };
-    Ok(json_reply(StatusCode::OK, &body, "application/json"))
+    Ok(value_reply(&Value::Array(items)))
 }
 
 /// GET /jsonldContexts/{id}
@@ -97,38 +114,23 @@ pub async fn serve(
     let tenant = req::tenant(&h)?;
     let p = Params::parse(q.as_deref())?;
     let details = p.flag("details")?;
-    if is_core_context_url(&id) || id == "ngsi-ld-core-context" {
+    if is_core_context_url(&id) || id == CORE_LOCAL_ID {
         if details {
-            let v = json!({"URL": CORE_CONTEXT_URL, "localId": "ngsi-ld-core-context", "kind": "Cached", "timestamp": Timestamp(0).to_iso(), "lastUsage": Timestamp::now().to_iso(), "numberOfHits": 0});
-            return Ok(json_reply(StatusCode::OK, &v, "application/json"));
+            return Ok(value_reply(&st.contexts.core_details()));
         }
         let doc = core_context_document(&id)
-            .unwrap_or_else(|| core_context_document(CORE_CONTEXT_URL).unwrap_or("{}"));
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/ld+json")],
-            doc.to_string(),
-        )
-            .into_response());
+            .or_else(|| core_context_document(CORE_CONTEXT_URL))
+            .unwrap_or("{}");
+        return Ok(json_reply(StatusCode::OK, doc.as_bytes().to_vec()));
     }
     let e = st
         .contexts
-        .find(&tenant, &id)
-        .ok_or_else(|| NgsiError::not_found(format!("no @context with id {id}")))?;
+        .serve(&tenant, &id)
+        .ok_or_else(|| NgsiError::not_found(format!("no @context {id}")))?;
     if details {
-        return Ok(json_reply(StatusCode::OK, &e.details(), "application/json"));
+        return Ok(value_reply(&e.details()));
     }
-    if e.kind != ContextKind::Hosted
-        && e.kind != ContextKind::ImplicitlyCreated
-        && p.get("details").is_some()
-    {
-        // details=false on a Cached context is served like any other.
-    }
-    Ok(json_reply(
-        StatusCode::OK,
-        &e.document,
-        "application/ld+json",
-    ))
+    Ok(value_reply(&e.document))
 }
 
 /// DELETE /jsonldContexts/{id}

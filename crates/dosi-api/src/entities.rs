@@ -90,12 +90,16 @@ pub async fn retrieve(
         }
         (_, Some((flat, level))) => {
             let mut out = Vec::new();
+            let mut kept = Vec::new();
+            JoinProj::from_params(&p, &ctx, &mut kept)?;
+            let proj = JoinProj::new(&p, &kept);
             let v = joined(
                 &st,
                 &tenant,
                 &e,
                 &ctx,
                 &opts,
+                proj,
                 flat,
                 level,
                 &mut out,
@@ -179,8 +183,47 @@ fn join_mode(p: &Params) -> Result<Option<(bool, u32)>> {
     }
 }
 
+/// What a join carries down to linked entities: the pick/omit projections
+/// that apply at this level.
+#[derive(Clone, Copy, Default)]
+struct JoinProj<'p> {
+    pick: Option<&'p params::Projection>,
+    omit: Option<&'p params::Projection>,
+}
+
+impl<'p> JoinProj<'p> {
+    fn from_params(
+        p: &Params,
+        ctx: &ActiveContext,
+        keep: &'p mut Vec<params::Projection>,
+    ) -> Result<()> {
+        for k in ["pick", "omit"] {
+            if let Some(v) = p.get(k) {
+                keep.push(params::projection(v, ctx)?);
+            } else {
+                keep.push(params::Projection::default());
+            }
+        }
+        Ok(())
+    }
+    fn new(p: &Params, kept: &'p [params::Projection]) -> Self {
+        Self {
+            pick: p.get("pick").and_then(|_| kept.first()),
+            omit: p.get("omit").and_then(|_| kept.get(1)),
+        }
+    }
+    /// The projection for entities linked through `rel`.
+    fn through(&self, rel: &str) -> JoinProj<'p> {
+        JoinProj {
+            pick: self.pick.and_then(|p| p.nested.get(rel)),
+            omit: self.omit.and_then(|o| o.nested.get(rel)),
+        }
+    }
+}
+
 /// Renders `e` with its related entities: inline puts them under `entity`
-/// members of the relationships; flat appends them to `flat_out`.
+/// members of the relationships (keyValues: in place of the object); flat
+/// appends them to `flat_out`.
 #[allow(clippy::too_many_arguments)]
 fn joined<'a>(
     st: &'a AppState,
@@ -188,6 +231,7 @@ fn joined<'a>(
     e: &'a Entity,
     ctx: &'a ActiveContext,
     opts: &'a EncodeOptions,
+    proj: JoinProj<'a>,
     flat: bool,
     level: u32,
     flat_out: &'a mut Vec<Value>,
@@ -199,15 +243,20 @@ fn joined<'a>(
         if level == 0 {
             return Ok(v);
         }
-        // Related entities are rendered whole (no attrs projection), as the spec's examples do.
-        let sub_opts = EncodeOptions {
-            attrs: None,
-            pick: None,
-            omit: None,
-            ..opts.clone()
-        };
         for (name, instances) in &e.attrs {
-            let key = Ctx(ctx).compact_name(name);
+            let key = ctx.compact_iri(name);
+            if !opts.pick.as_ref().is_none_or(|p| p.contains(&**name)) {
+                continue;
+            }
+            let sub = proj.through(name);
+            // Linked entities are rendered whole unless a nested projection says otherwise.
+            let sub_opts = EncodeOptions {
+                attrs: None,
+                pick: sub.pick.map(|p| p.members.clone()),
+                omit: sub.omit.map(|o| o.members.clone()),
+                ..opts.clone()
+            };
+            let multi = instances.len() > 1;
             for (i, a) in instances.iter().enumerate() {
                 if !matches!(a.kind, AttrKind::Relationship | AttrKind::ListRelationship) {
                     continue;
@@ -225,7 +274,7 @@ fn joined<'a>(
                     let Ok(tid) = EntityId::parse(&t) else {
                         continue;
                     };
-                    if seen.contains(&tid) && flat {
+                    if flat && seen.contains(&tid) {
                         continue;
                     }
                     let Some(target) = st.broker.get(tenant, &tid).await? else {
@@ -237,6 +286,7 @@ fn joined<'a>(
                         &target,
                         ctx,
                         &sub_opts,
+                        sub,
                         flat,
                         level - 1,
                         flat_out,
@@ -249,10 +299,7 @@ fn joined<'a>(
                         inlined.push(rendered);
                     }
                 }
-                if flat
-                    || inlined.is_empty()
-                    || opts.format == Format::Simplified && inlined.is_empty()
-                {
+                if flat || inlined.is_empty() {
                     continue;
                 }
                 let ent = if inlined.len() == 1 {
@@ -260,12 +307,17 @@ fn joined<'a>(
                 } else {
                     Value::Array(inlined)
                 };
-                let slot = v
-                    .get_mut(&key)
-                    .map(|s| if s.is_array() { s.get_mut(i) } else { Some(s) });
+                let slot = v.get_mut(&key).map(|s| {
+                    if multi && s.is_array() {
+                        s.get_mut(i)
+                    } else {
+                        Some(s)
+                    }
+                });
                 if let Some(Some(slot)) = slot {
                     if opts.format == Format::Simplified {
-                        *slot = json!({ "object": slot.clone(), "entity": ent });
+                        // keyValues: the related entity takes the relationship's place.
+                        *slot = ent;
                     } else if let Value::Object(m) = slot {
                         m.insert("entity".into(), ent);
                     }
@@ -276,17 +328,8 @@ fn joined<'a>(
     })
 }
 
-trait CompactName {
-    fn compact_name(&self, iri: &str) -> String;
-}
-impl CompactName for Ctx<'_> {
-    fn compact_name(&self, iri: &str) -> String {
-        self.0.compact_iri(iri)
-    }
-}
-
 fn check_attr_names(p: &Params) -> Result<()> {
-    for name in ["attrs", "pick", "omit"] {
+    for name in ["attrs"] {
         for a in p.list(name).unwrap_or_default() {
             check_name(&a, name)?;
         }
@@ -392,11 +435,14 @@ pub async fn run_query(
         for e in &res.entities {
             seen.insert(e.id.clone());
         }
+        let mut kept = Vec::new();
+        JoinProj::from_params(&p, &ctx, &mut kept)?;
+        let proj = JoinProj::new(&p, &kept);
         let mut roots = Vec::new();
         for e in &res.entities {
             roots.push(
                 joined(
-                    st, &tenant, e, &ctx, &opts, flat, level, &mut out, &mut seen,
+                    st, &tenant, e, &ctx, &opts, proj, flat, level, &mut out, &mut seen,
                 )
                 .await?,
             );

@@ -188,20 +188,19 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
             other => return Err(NgsiError::invalid(format!("unknown format '{other}'"))),
         };
     }
-    let expand_set = |names: Vec<String>| -> HashSet<String> {
-        names
-            .into_iter()
-            .map(|n| match n.as_str() {
-                "id" | "type" | "scope" => n,
-                _ => ctx.expand_term(&n),
-            })
-            .collect()
-    };
     let attrs = p
         .strict_list("attrs")?
         .map(|l| l.into_iter().map(|n| ctx.expand_term(&n)).collect());
-    let pick = p.strict_list("pick")?.map(expand_set);
-    let omit = p.strict_list("omit")?.map(expand_set);
+    let pick = p
+        .get("pick")
+        .map(|v| projection(v, ctx))
+        .transpose()?
+        .map(|pr| pr.members);
+    let omit = p
+        .get("omit")
+        .map(|v| projection(v, ctx))
+        .transpose()?
+        .map(|pr| pr.members);
     if pick.is_some() && omit.is_some() {
         return Err(NgsiError::bad_data("pick and omit cannot be used together"));
     }
@@ -236,7 +235,13 @@ pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
             .map(|i| EntityId::parse(i))
             .collect::<Result<_>>()?;
     }
-    if let Some(pat) = p.get("idPattern") {
+    // An explicit id list takes precedence over idPattern (clause 5.7.2).
+    if let Some(pat) = p.get("idPattern").filter(|_| f.ids.is_empty()) {
+        if has_stacked_quantifiers(pat) {
+            return Err(NgsiError::bad_data(format!(
+                "idPattern '{pat}' has a quantifier with nothing to repeat"
+            )));
+        }
         let re = RegexBuilder::new(pat)
             .size_limit(1 << 20)
             .build()
@@ -251,6 +256,14 @@ pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
         f.types = Some(te);
     }
     if let Some(a) = p.list("attrs") {
+        if let Some(bad) = a
+            .iter()
+            .find(|n| matches!(n.as_str(), "id" | "type" | "@id" | "@type"))
+        {
+            return Err(NgsiError::bad_data(format!(
+                "attrs: '{bad}' is not an attribute name"
+            )));
+        }
         f.attrs = a.iter().map(|n| ctx.expand_term(n).into()).collect();
     }
     if let Some(q) = p.get("q") {
@@ -320,4 +333,100 @@ impl Params {
         self.0.extend(extra);
         self
     }
+}
+
+/// A `pick`/`omit` projection (clause 4.21): members of this entity and, with
+/// `rel{...}`, projections of the entities linked through `rel` (for joins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Projection {
+    /// Expanded attribute names, or `id` / `type` / `scope`.
+    pub members: HashSet<String>,
+    /// Projections of linked entities by relationship (expanded name).
+    pub nested: std::collections::HashMap<String, Projection>,
+}
+
+/// Parses `a,b|c,rel{id,name,rel2{x}}`.
+pub fn projection(text: &str, ctx: &ActiveContext) -> Result<Projection> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pos = 0;
+    let p = projection_at(&chars, &mut pos, ctx, 0)?;
+    if pos != chars.len() {
+        return Err(NgsiError::bad_data(format!(
+            "projection '{text}': unexpected '{}' at {pos}",
+            chars[pos]
+        )));
+    }
+    Ok(p)
+}
+
+fn projection_at(
+    c: &[char],
+    pos: &mut usize,
+    ctx: &ActiveContext,
+    depth: usize,
+) -> Result<Projection> {
+    if depth > 8 {
+        return Err(NgsiError::bad_data("projection nested too deeply"));
+    }
+    let mut out = Projection::default();
+    loop {
+        let start = *pos;
+        while *pos < c.len() && !matches!(c[*pos], ',' | '|' | '{' | '}') {
+            *pos += 1;
+        }
+        let name: String = c[start..*pos].iter().collect::<String>().trim().to_string();
+        if name.is_empty() {
+            return Err(NgsiError::bad_data(format!(
+                "projection: empty member at {start}"
+            )));
+        }
+        dosi_broker::codec::decode::check_name(&name, "pick/omit")?;
+        let key = match name.as_str() {
+            "id" | "type" | "scope" => name.clone(),
+            _ => ctx.expand_term(&name),
+        };
+        if *pos < c.len() && c[*pos] == '{' {
+            *pos += 1;
+            let inner = projection_at(c, pos, ctx, depth + 1)?;
+            if *pos >= c.len() || c[*pos] != '}' {
+                return Err(NgsiError::bad_data("projection: missing '}'"));
+            }
+            *pos += 1;
+            out.nested.insert(key.clone(), inner);
+        }
+        out.members.insert(key);
+        if *pos < c.len() && matches!(c[*pos], ',' | '|') {
+            *pos += 1;
+            continue;
+        }
+        return Ok(out);
+    }
+}
+
+/// True for patterns like `a**` or `x+*` (POSIX ERE, which NGSI-LD names,
+/// rejects a quantifier applied to a quantifier; the regex crate accepts it).
+fn has_stacked_quantifiers(pat: &str) -> bool {
+    let mut prev_quant = false;
+    let mut escaped = false;
+    for c in pat.chars() {
+        if escaped {
+            escaped = false;
+            prev_quant = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                escaped = true;
+                prev_quant = false;
+            }
+            '*' | '+' => {
+                if prev_quant {
+                    return true;
+                }
+                prev_quant = true;
+            }
+            _ => prev_quant = false,
+        }
+    }
+    false
 }

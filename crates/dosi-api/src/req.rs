@@ -174,8 +174,8 @@ pub enum BodyKind {
     Json,
     /// Also `application/merge-patch+json` (PATCH merges).
     MergePatch,
-    /// A JSON array of ids: no @context needed even with ld+json.
-    Ids,
+    /// A JSON array (batch): @context rules are checked per item by the caller.
+    Array,
 }
 
 /// Checks Content-Type / Content-Length and parses the JSON body (clause 6.3.4/6.3.5).
@@ -229,18 +229,19 @@ pub fn body(h: &HeaderMap, bytes: &Bytes, kind: BodyKind) -> Result<Body> {
             Value::Array(items) => items.iter().all(|i| i.get("@context").is_some()),
             _ => ctx.is_some(),
         };
-        if kind != BodyKind::Ids && (ctx.is_none() || !has_all) {
+        if kind != BodyKind::Array && (ctx.is_none() || !has_all) {
             return Err(NgsiError::bad_data(
                 "application/ld+json bodies must carry an @context member",
             ));
         }
         ctx
     } else {
-        let has_ctx = match &json {
-            Value::Object(o) => o.contains_key("@context"),
-            Value::Array(items) => items.iter().any(|i| i.get("@context").is_some()),
-            _ => false,
-        };
+        let has_ctx = kind != BodyKind::Array
+            && match &json {
+                Value::Object(o) => o.contains_key("@context"),
+                Value::Array(items) => items.iter().any(|i| i.get("@context").is_some()),
+                _ => false,
+            };
         if has_ctx {
             return Err(NgsiError::bad_data(
                 "application/json bodies must not carry an @context member: use a Link header or application/ld+json",

@@ -478,30 +478,53 @@ impl Broker {
         .await
     }
 
-    /// Batch Entity Update (clause 5.6.9): append to existing entities.
+    /// Batch Entity Update (clause 5.6.9): append to existing entities. With
+    /// `noOverwrite`, attributes that exist are kept and reported.
     pub async fn batch_update(
         &self,
         tenant: &TenantId,
         inputs: Vec<EntityInput>,
         no_overwrite: bool,
     ) -> Result<BatchOutcome> {
-        self.batch(tenant, inputs, |tx, id, input| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let now = tx.now();
-            let out = append_into(&mut e, input, no_overwrite, now);
-            if !out.not_updated.is_empty() && out.updated.is_empty() && !input.attrs.is_empty() {
-                return Err(NgsiError::bad_data(format!(
-                    "no attribute of {id} was updated: {}",
-                    out.not_updated
+        let ids: Vec<EntityId> = inputs.iter().filter_map(|i| i.id.clone()).collect();
+        let locked = dedup(&ids);
+        self.write(tenant, &locked, |tx| {
+            let mut out = BatchOutcome::default();
+            for input in &inputs {
+                let Some(id) = &input.id else {
+                    out.errors
+                        .push((String::new(), NgsiError::bad_data("entity has no 'id'")));
+                    continue;
+                };
+                let Some(cur) = tx.get(id) else {
+                    out.errors.push((id.to_string(), not_found(id)));
+                    continue;
+                };
+                let mut e = Entity::clone(cur);
+                let now = tx.now();
+                let res = append_into(&mut e, input, no_overwrite, now);
+                if !res.updated.is_empty() || !input.types.is_empty() || input.scope.is_some() {
+                    e.modified_at = now;
+                    tx.put(e)?;
+                }
+                if res.not_updated.is_empty() {
+                    out.success.push(id.clone());
+                } else {
+                    let why = res
+                        .not_updated
                         .iter()
-                        .map(|(n, r)| format!("{n} ({r})"))
+                        .map(|(n, r)| format!("{n}: {r}"))
                         .collect::<Vec<_>>()
-                        .join(", ")
-                )));
+                        .join("; ");
+                    out.errors.push((
+                        id.to_string(),
+                        NgsiError::bad_data(format!(
+                            "not all attributes of {id} were updated: {why}"
+                        )),
+                    ));
+                }
             }
-            e.modified_at = now;
-            tx.put(e)?;
-            Ok(false)
+            Ok(out)
         })
         .await
     }

@@ -111,9 +111,10 @@ impl ActiveContext {
     /// the core so that core terms always win. Core-context URLs are never
     /// loaded; other URLs are fetched through `loader`. A user `@vocab` stays
     /// in effect unless a later core-context URL or null context resets it.
-    /// Errors: the loader's own, `LdContextNotAvailable` for a document without
-    /// `@context`, `BadRequestData` for invalid context content, cycles and
-    /// limits ([`crate::MAX_REMOTE_DEPTH`], [`crate::MAX_REMOTE_DOCUMENTS`]).
+    /// Errors: the loader's own; `BadRequestData` for a document without
+    /// `@context`, invalid context content (including a scoped context in
+    /// `local` itself), cycles and limits ([`crate::MAX_REMOTE_DEPTH`],
+    /// [`crate::MAX_REMOTE_DOCUMENTS`]).
     pub async fn process(
         local: &Value,
         loader: &dyn ContextLoader,

@@ -8,14 +8,17 @@
 //! - terms of the core context may be shadowed by user contexts without a
 //!   "protected term redefinition" error (the broker re-applies the core last,
 //!   so the core wins anyway); protection between user terms is enforced;
-//! - scoped contexts (`@context` in a term definition) are recorded, not processed;
+//! - scoped contexts (`@context` in a term definition) are refused in a context
+//!   embedded in the request (NGSI-LD 5.5.7: a user @context shall not contain
+//!   them) and recorded, not processed, in remote documents, which the user may
+//!   not control;
 //! - relative IRIs are not resolved against `@base` (the broker has no document URL).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use dosi_ngsi::{ErrorKind, NgsiError};
+use dosi_ngsi::NgsiError;
 use serde_json::{Map, Value};
 
 use crate::core::{self, CoreTables, CoreVersion};
@@ -90,6 +93,8 @@ struct TermScope<'a> {
     defined: HashMap<&'a str, bool>,
     protected: bool,
     in_core: bool,
+    /// A context object embedded in the request itself (not from a remote document).
+    inline: bool,
     origin: &'a str,
 }
 
@@ -345,6 +350,7 @@ impl<'r> Processor<'r> {
             defined: HashMap::new(),
             protected,
             in_core: self.in_core,
+            inline: remote.is_empty() && !self.in_core,
             origin,
         };
         for term in map.keys() {
@@ -397,13 +403,14 @@ impl<'r> Processor<'r> {
     }
 }
 
-/// The `@context` member of a remote document.
+/// The `@context` member of a remote document. A document that was retrieved
+/// but is no JSON-LD context is invalid (`BadRequestData`, NGSI-LD 5.5.6), not
+/// unavailable.
 fn remote_context_member<'d>(doc: &'d Value, url: &str) -> Result<&'d Value, NgsiError> {
     doc.get("@context").ok_or_else(|| {
-        NgsiError::new(
-            ErrorKind::LdContextNotAvailable,
-            format!("the document at {url} is not a JSON-LD context: it has no @context member"),
-        )
+        NgsiError::bad_data(format!(
+            "the document at {url} is not a JSON-LD context: it has no @context member"
+        ))
     })
 }
 
@@ -742,6 +749,13 @@ fn create_term_definition<'a>(
     }
 
     if let Some(scoped) = entries.get("@context") {
+        if scope.inline {
+            return Err(invalid_term(
+                origin,
+                term,
+                "scoped contexts (@context inside a term definition) are not allowed in a user @context",
+            ));
+        }
         def.scoped_context = Some(scoped.clone());
     }
 

@@ -620,7 +620,6 @@ fn ignored_and_recorded_entries() {
         "@reserved": "http://x.org/",
         "kw": "@reserved",
         "@type": {"@container": "@set"},
-        "scoped": {"@id": "http://x.org/scoped", "@context": {"inner": "http://x.org/inner"}},
         "myLang": {"@id": "http://x.org/lang", "@language": null, "@direction": "rtl"},
         "rev": {"@reverse": "http://x.org/parent"},
         "idx": {"@id": "http://x.org/idx", "@container": "@index", "@index": "http://x.org/key"},
@@ -631,13 +630,6 @@ fn ignored_and_recorded_entries() {
     assert_eq!(c.default_direction(), Some("ltr"));
     assert!(c.term("@reserved").is_none());
     assert!(c.term("kw").is_none());
-    let scoped = c.term("scoped").expect("defined");
-    assert_eq!(
-        scoped.scoped_context(),
-        Some(&json!({"inner": "http://x.org/inner"}))
-    );
-    // Scoped contexts are recorded, not applied.
-    check_expand(&c, "inner", &default("inner"));
     let lang = c.term("myLang").expect("defined");
     assert_eq!(lang.language(), Some(None));
     assert_eq!(lang.direction(), Some(Some("rtl")));
@@ -851,12 +843,12 @@ async fn remote_failures() {
         ),
         (
             json!("https://ex.org/no-context"),
-            ErrorKind::LdContextNotAvailable,
+            ErrorKind::BadRequestData,
             "https://ex.org/no-context",
         ),
         (
             json!("https://ex.org/not-object"),
-            ErrorKind::LdContextNotAvailable,
+            ErrorKind::BadRequestData,
             "https://ex.org/not-object",
         ),
         (
@@ -911,6 +903,27 @@ async fn remote_failures() {
             err.detail
         );
     }
+}
+
+#[tokio::test]
+async fn scoped_contexts_refused_inline_recorded_remote() {
+    let scoped = json!({"Vehicle": {"@id": "https://ex.org/Vehicle", "@context": {"inner": "http://x.org/inner"}}});
+    // 5.5.7: the request's own @context shall not contain scoped contexts,
+    // however deep in an array it is.
+    for local in [scoped.clone(), json!([CORE_CONTEXT_URL, scoped.clone()])] {
+        check_error(local, ErrorKind::BadRequestData, "scoped contexts");
+    }
+    // A remote document may: its scoped context is recorded, not applied.
+    let loader = MapLoader::new(&[("https://ex.org/scoped", json!({"@context": scoped}))]);
+    let c = process(json!("https://ex.org/scoped"), &loader)
+        .await
+        .expect("processes");
+    check_expand(&c, "Vehicle", "https://ex.org/Vehicle");
+    assert_eq!(
+        c.term("Vehicle").and_then(|d| d.scoped_context()),
+        Some(&json!({"inner": "http://x.org/inner"}))
+    );
+    check_expand(&c, "inner", &default("inner"));
 }
 
 #[tokio::test]

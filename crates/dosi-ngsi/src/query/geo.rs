@@ -92,6 +92,14 @@ impl GeoRel {
                     }
                     *slot = Some(parse_distance(key.trim(), value.trim())?);
                 }
+                if max_distance.is_some() && min_distance.is_some() {
+                    return Err(NgsiError::bad_data(
+                        "georel: 'near' takes one of maxDistance or minDistance, not both",
+                    ));
+                }
+                if max_distance == Some(0.0) {
+                    return Err(NgsiError::bad_data("georel: maxDistance must be greater than 0"));
+                }
                 if max_distance.is_none() && min_distance.is_none() {
                     return Err(NgsiError::invalid(
                         "georel: 'near' needs ';maxDistance==<meters>' or ';minDistance==<meters>'",
@@ -204,9 +212,6 @@ impl GeoQuery {
             "type": geometry,
             "coordinates": coordinates,
         }))?;
-        if matches!(georel, GeoRel::Near { .. }) && !matches!(geometry, Geometry::Point(_)) {
-            return Err(NgsiError::bad_data("geoQ: 'near' needs a Point geometry"));
-        }
         Ok(GeoQuery {
             georel,
             geometry,
@@ -245,10 +250,7 @@ impl GeoQuery {
             min_distance,
         } = self.georel
         {
-            let Geometry::Point(p) = q else {
-                return false;
-            };
-            return distance_m(*p, g).is_some_and(|d| {
+            return geometry_distance_m(q, g).is_some_and(|d| {
                 max_distance.is_none_or(|m| d <= m) && min_distance.is_none_or(|m| d >= m)
             });
         }
@@ -289,10 +291,16 @@ impl GeoQuery {
                 max_distance: Some(d),
                 ..
             } => {
-                let Geometry::Point(p) = self.geometry else {
-                    return None;
-                };
-                Some(near_bbox(p, d))
+                // The reference may be extended (clause 4.10: distance from its closest point).
+                let r = self.geometry.bounding_rect()?;
+                let lo = near_bbox(Point::new(r.min().x, r.min().y), d);
+                let hi = near_bbox(Point::new(r.max().x, r.max().y), d);
+                Some([
+                    lo[0].min(hi[0]),
+                    lo[1].min(hi[1]),
+                    lo[2].max(hi[2]),
+                    lo[3].max(hi[3]),
+                ])
             }
             GeoRel::Near { .. } | GeoRel::Disjoint => None,
             _ => self
@@ -335,6 +343,21 @@ fn relate(a: &Geometry<f64>, b: &Geometry<f64>) -> Option<IntersectionMatrix> {
 
 /// Great-circle distance in meters from `p` to the closest point of `g`
 /// (0 when `p` lies on or inside it).
+/// Distance in meters between the closest points of `a` and `b` (exact for a
+/// point reference; for extended ones, from every vertex of each to the other).
+fn geometry_distance_m(a: &Geometry<f64>, b: &Geometry<f64>) -> Option<f64> {
+    if let Geometry::Point(p) = a {
+        return distance_m(*p, b);
+    }
+    let from_a = a
+        .coords_iter()
+        .filter_map(|c| distance_m(Point::from(c), b));
+    let from_b = b
+        .coords_iter()
+        .filter_map(|c| distance_m(Point::from(c), a));
+    from_a.chain(from_b).min_by(f64::total_cmp)
+}
+
 fn distance_m(p: Point<f64>, g: &Geometry<f64>) -> Option<f64> {
     guarded(|| match g.haversine_closest_point(&p) {
         Closest::Intersection(_) => Some(0.0),

@@ -853,6 +853,13 @@ impl Term {
         match &self.test {
             Test::Exists => self.exists_at(a),
             Test::NotExists => !self.exists_at(a),
+            // Ordering a Relationship's object (a URI) is meaningless: never a match.
+            Test::Order(..)
+                if self.path.member.is_none()
+                    && matches!(a.kind, AttrKind::Relationship | AttrKind::ListRelationship) =>
+            {
+                false
+            }
             Test::Order(op, lit) => flat()
                 .iter()
                 .any(|c| c.compare(lit).is_some_and(|o| op.holds(o))),
@@ -908,6 +915,10 @@ impl Term {
             let mut next = Vec::new();
             for v in vals {
                 match v {
+                    // `name[*]` on a language map: any language.
+                    Value::Object(map) if key == "*" && a.kind == AttrKind::LanguageProperty => {
+                        next.extend(map.values())
+                    }
                     Value::Object(map) => next.extend(map.get(key.as_str())),
                     Value::Array(items) => {
                         next.extend(items.iter().filter_map(|i| i.get(key.as_str())))

@@ -82,19 +82,33 @@ fn near() {
         at(8.4660, 49.4875),
         false,
     );
-    check(
+    // One distance modifier only, and maxDistance must be positive (clause 4.10).
+    check_err(
         "near;minDistance==15000;maxDistance==20000",
         "Point",
         hd,
-        at(8.4660, 49.4875),
-        true,
+        ErrorKind::BadRequestData,
     );
-    check(
+    check_err(
         "near;maxDistance==0",
         "Point",
         hd,
-        at(8.6724, 49.3988),
+        ErrorKind::BadRequestData,
+    );
+    // An extended reference measures from its closest point.
+    check(
+        "near;maxDistance==1000",
+        "LineString",
+        "[[8.6724,49.3900],[8.6724,49.4100]]",
+        at(8.6800, 49.3988),
         true,
+    );
+    check(
+        "near;maxDistance==100",
+        "LineString",
+        "[[8.6724,49.3900],[8.6724,49.4100]]",
+        at(8.6800, 49.3988),
+        false,
     );
     check(
         "near;maxDistance==1",
@@ -340,7 +354,6 @@ fn parameter_errors() {
         ("near;maxDistance==-1", "Point", "[0,0]", Bad),
         ("near;maxDistance==abc", "Point", "[0,0]", Bad),
         ("near;maxDistance==inf", "Point", "[0,0]", Bad),
-        ("near;maxDistance==500", "Polygon", SQUARE, Bad),
         ("within", "Circle", "[0,0]", Inv),
         ("within", "GeometryCollection", "[]", Inv),
         ("within", "point", "[0,0]", Inv),
