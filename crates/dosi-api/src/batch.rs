@@ -206,7 +206,7 @@ pub async fn merge(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> Ap
 /// POST /entityOperations/delete (body: array of ids)
 pub async fn delete(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> ApiResult<Response> {
     let tenant = req::tenant(&h)?;
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let b = req::body(&h, &bytes, BodyKind::Array)?;
     let Value::Array(items) = &b.json else {
         return Err(
             NgsiError::bad_data("a batch delete body must be a JSON array of entity ids").into(),
@@ -254,8 +254,15 @@ pub async fn query(
         let mut ids = Vec::new();
         let mut types = Vec::new();
         for e in ents {
-            if let Some(id) = e.get("id").and_then(Value::as_str) {
-                ids.push(id.to_string());
+            match e.get("id") {
+                None => {}
+                Some(Value::String(id)) => ids.push(id.clone()),
+                Some(other) => {
+                    return Err(NgsiError::bad_data(format!(
+                        "entities[].id must be a string, not {other}"
+                    ))
+                    .into())
+                }
             }
             if let Some(t) = e.get("type").and_then(Value::as_str) {
                 types.push(t.to_string());

@@ -27,6 +27,11 @@ fn entity_id(raw: &str) -> Result<EntityId> {
 
 fn attr_name(ctx: &ActiveContext, raw: &str) -> Result<Iri> {
     check_name(raw, "path")?;
+    if raw.starts_with('@') {
+        return Err(NgsiError::bad_data(format!(
+            "'{raw}' is a JSON-LD keyword, not an attribute name"
+        )));
+    }
     Ok(Arc::from(ctx.expand_term(raw)))
 }
 
@@ -83,6 +88,7 @@ pub async fn retrieve(
         }
     }
     let join = join_mode(&p)?;
+    check_projection_depth(&p, &ctx, join)?;
     let body = match (accept, join) {
         (Accept::GeoJson, _) => {
             let gp = geometry_property(&p, &ctx)?;
@@ -165,6 +171,26 @@ async fn gate_write(
 }
 
 /// `join=flat|inline` with `joinLevel` (clause 4.5.23).
+/// Checks that nested `pick`/`omit` projections stay within the join.
+fn check_projection_depth(
+    p: &Params,
+    ctx: &ActiveContext,
+    join: Option<(bool, u32)>,
+) -> Result<()> {
+    let allowed = join.map(|(_, l)| l).unwrap_or(0);
+    for k in ["pick", "omit"] {
+        if let Some(v) = p.get(k) {
+            let depth = params::projection(v, ctx)?.depth();
+            if depth > allowed {
+                return Err(NgsiError::bad_data(format!(
+                    "{k} projects linked entities {depth} level(s) deep but the join reaches {allowed}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn join_mode(p: &Params) -> Result<Option<(bool, u32)>> {
     let level = match p.get("joinLevel") {
         None => 1,
@@ -374,6 +400,9 @@ pub async fn run_query(
     let ctx = req::active(st, &tenant, link.as_ref()).await?;
     check_attr_names(&p)?;
     let filter = params::filter(&p, &ctx)?;
+    if p.get("type") == Some("*") && p.get("local") == Some("false") {
+        return Err(NgsiError::bad_data("type=* is only allowed for local queries").into());
+    }
     let has_minimal = ["type", "attrs", "q", "georel", "scopeQ", "idPattern"]
         .iter()
         .any(|k| p.get(k).is_some());
@@ -397,6 +426,7 @@ pub async fn run_query(
         None
     };
     let join = join_mode(&p)?;
+    check_projection_depth(&p, &ctx, join)?;
     if !tenant.is_default() && !st.broker.tenant_exists(&tenant).await? {
         return Err(NgsiError::new(
             dosi_ngsi::ErrorKind::NonexistentTenant,
@@ -454,6 +484,8 @@ pub async fn run_query(
             res.entities
                 .iter()
                 .map(|e| encode::entity(e, &terms, &opts))
+                // An entity that pick/omit leaves empty is not part of the answer.
+                .filter(|v| v.as_object().is_none_or(|m| !m.is_empty()))
                 .collect(),
         )
     };

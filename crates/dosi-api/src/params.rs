@@ -196,11 +196,17 @@ pub fn encode_options(p: &Params, ctx: &ActiveContext) -> Result<EncodeOptions> 
         .map(|v| projection(v, ctx))
         .transpose()?
         .map(|pr| pr.members);
+    // `omit=rel{x}` omits x from the linked entities, not rel itself.
     let omit = p
         .get("omit")
         .map(|v| projection(v, ctx))
         .transpose()?
-        .map(|pr| pr.members);
+        .map(|pr| {
+            pr.members
+                .into_iter()
+                .filter(|m| !pr.nested.contains_key(m))
+                .collect()
+        });
     if pick.is_some() && omit.is_some() {
         return Err(NgsiError::bad_data("pick and omit cannot be used together"));
     }
@@ -429,4 +435,15 @@ fn has_stacked_quantifiers(pat: &str) -> bool {
         }
     }
     false
+}
+
+impl Projection {
+    /// How many levels of linked entities the projection reaches into.
+    pub fn depth(&self) -> u32 {
+        self.nested
+            .values()
+            .map(|n| 1 + n.depth())
+            .max()
+            .unwrap_or(0)
+    }
 }
