@@ -880,7 +880,24 @@ pub async fn purge(
     let link = req::get_context(&h)?;
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let filter = params::filter(&p, &ctx)?;
-    if filter.is_unrestricted() && !p.flag("local")? {
+    // Purging needs a real selector: ids, idPattern or system members alone are too wide.
+    let real_attr = p.list("attrs").is_some_and(|a| {
+        a.iter()
+            .any(|n| !params::SYSTEM_MEMBERS.contains(&n.as_str()))
+    });
+    let real_q = filter.q.as_ref().is_some_and(|q| {
+        q.attribute_names().iter().any(|n| {
+            !params::SYSTEM_MEMBERS
+                .iter()
+                .any(|s| n.ends_with(&format!("/{s}")) || n == s)
+        })
+    });
+    let selective = p.get("type").is_some()
+        || real_attr
+        || real_q
+        || filter.geo_q.is_some()
+        || filter.scope_q.is_some();
+    if !selective && !p.flag("local")? {
         return Err(NgsiError::bad_data(
             "purging needs at least one of type, id, idPattern, q, scopeQ, attrs, a geo-query, or local=true",
         )

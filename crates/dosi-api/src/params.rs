@@ -262,6 +262,9 @@ pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
         f.types = Some(te);
     }
     if let Some(a) = p.list("attrs") {
+        for n in &a {
+            dosi_broker::codec::decode::check_name(n, "attrs")?;
+        }
         if let Some(bad) = a
             .iter()
             .find(|n| matches!(n.as_str(), "id" | "type" | "@id" | "@type"))
@@ -273,6 +276,11 @@ pub fn filter(p: &Params, ctx: &ActiveContext) -> Result<EntityFilter> {
         f.attrs = a.iter().map(|n| ctx.expand_term(n).into()).collect();
     }
     if let Some(q) = p.get("q") {
+        if q.contains('{') {
+            return Err(NgsiError::bad_data(
+                "q: linked-entity terms (rel{...}) are not supported by this broker",
+            ));
+        }
         let mut q = Q::parse(q)?;
         q.expand_names(&exp);
         f.q = Some(q);
@@ -447,3 +455,6 @@ impl Projection {
             .unwrap_or(0)
     }
 }
+
+/// System members that cannot select entities on their own.
+pub const SYSTEM_MEMBERS: &[&str] = &["createdAt", "modifiedAt", "deletedAt", "observedAt"];

@@ -280,8 +280,15 @@ impl Broker {
                 touched = true;
             }
             if let Some(s) = &input.scope {
-                e.scope.clone_from(s);
-                touched = true;
+                if e.scope.is_empty() {
+                    out.not_updated.push((
+                        Arc::from("scope"),
+                        "the entity has no scope to update".to_string(),
+                    ));
+                } else {
+                    e.scope.clone_from(s);
+                    touched = true;
+                }
             }
             if touched && out.updated.is_empty() && out.not_updated.is_empty() {
                 out.updated.push(Arc::from("type"));
