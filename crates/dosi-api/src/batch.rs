@@ -80,7 +80,13 @@ async fn decode_batch(
         }
         let own;
         let ctx = if b.ld {
-            own = req::active(st, &tenant, item.get("@context")).await?;
+            own = match req::active(st, &tenant, item.get("@context")).await {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push((id_text.clone(), e));
+                    continue;
+                }
+            };
             &own
         } else {
             &shared

@@ -271,6 +271,8 @@ impl Contexts {
     fn touch_urls(&self, tenant: &TenantId, local: &Value) {
         let mut urls = Vec::new();
         collect_urls(local, &mut urls);
+        // The built-in core is the common case and has no entry to count on.
+        urls.retain(|u| !is_core_context_url(u));
         if urls.is_empty() {
             return;
         }
@@ -582,6 +584,23 @@ mod tests {
         check("http://h", None);
         check("abc", None);
         check("", None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn served_local_id_never_panics(url in "\\PC*") {
+            if let Some(id) = served_local_id(&url) {
+                let tail = format!("{SERVE_PATH}{id}");
+                proptest::prop_assert!(url.ends_with(&tail));
+                proptest::prop_assert!(!id.is_empty() && !id.contains('/'));
+            }
+        }
+
+        #[test]
+        fn served_local_id_round_trips(host in "[a-z0-9.:]{1,20}", id in "[A-Za-z0-9_-]{1,40}") {
+            let url = format!("http://{host}{SERVE_PATH}{id}");
+            proptest::prop_assert_eq!(served_local_id(&url), Some(id.as_str()));
+        }
     }
 
     #[test]

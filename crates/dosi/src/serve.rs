@@ -79,6 +79,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         format!("{public}/ngsi-ld/v1/jsonldContexts"),
         Duration::from_millis(cfg.http.context_fetch_timeout_ms),
     ));
+    contexts
+        .load_persisted(store.clone())
+        .await
+        .context("loading the stored JSON-LD @contexts")?;
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
         broker,
