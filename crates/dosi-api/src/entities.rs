@@ -735,7 +735,7 @@ pub async fn update(
     let p = Params::parse(q.as_deref())?;
     let b = req::body(&h, &bytes, BodyKind::Json)?;
     let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
+    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Partial, Timestamp::now())?;
     if input.attrs.is_empty() && input.types.is_empty() && input.scope.is_none() {
         return Err(NgsiError::bad_data("no attributes to update").into());
     }
@@ -789,7 +789,7 @@ pub async fn partial_update(
         m.remove("@context");
     }
     let inst =
-        decode::attribute_instances(&json, &Ctx(&ctx), Mode::Merge, Timestamp::now(), &attr)?;
+        decode::attribute_instances(&json, &Ctx(&ctx), Mode::Partial, Timestamp::now(), &attr)?;
     st.broker
         .partial_update_attr(&tenant, &id, &name, inst)
         .await?;

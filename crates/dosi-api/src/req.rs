@@ -213,6 +213,9 @@ pub fn body(h: &HeaderMap, bytes: &Bytes, kind: BodyKind) -> Result<Body> {
     };
     let json: Value = serde_json::from_slice(bytes)
         .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    if kind != BodyKind::Array && !json.is_object() {
+        return Err(NgsiError::invalid("the body must be a JSON object"));
+    }
     let link = link_context(h)?;
     let context = if ld {
         if link.is_some() {

@@ -134,6 +134,7 @@ pub fn merge_instance(old: &Attribute, patch: &Attribute, now: Timestamp) -> Att
 /// everything else is replaced.
 fn merge_value(old: &Value, new: &Value, kind: dosi_ngsi::AttrKind) -> Value {
     match (kind, old, new) {
+        (dosi_ngsi::AttrKind::Property, _, Value::Object(_)) => merge_json(old, new),
         (dosi_ngsi::AttrKind::LanguageProperty, Value::Object(o), Value::Object(n)) => {
             let mut m = o.clone();
             for (k, v) in n {
@@ -314,10 +315,26 @@ impl Broker {
             let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
             let now = tx.now();
             for p in &patch {
-                let AttrInput::Set(p) = p else {
-                    return Err(NgsiError::bad_data(
-                        "a partial attribute update cannot delete the attribute",
-                    ));
+                let p = match p {
+                    AttrInput::Set(p) => p,
+                    // The NGSI-LD Null as the value deletes the instance.
+                    AttrInput::Delete(ds) => {
+                        let list = e.attrs.get_mut(name).ok_or_else(|| {
+                            NgsiError::not_found(format!("entity {id} has no attribute {name}"))
+                        })?;
+                        let before = list.len();
+                        list.retain(|a| a.dataset_id != *ds);
+                        if list.len() == before {
+                            return Err(NgsiError::not_found(format!(
+                                "entity {id} has no instance of {name} with datasetId {}",
+                                ds.as_deref().unwrap_or("(default)")
+                            )));
+                        }
+                        if list.is_empty() {
+                            e.attrs.remove(name);
+                        }
+                        continue;
+                    }
                 };
                 let old = e.instance(name, p.dataset()).cloned().ok_or_else(|| {
                     NgsiError::not_found(format!(
@@ -721,7 +738,12 @@ fn update_into(e: &mut Entity, input: &EntityInput, now: Timestamp) -> UpdateOut
         for inst in list {
             match inst {
                 AttrInput::Set(a) if e.instance(name, a.dataset()).is_some() => {
-                    set_instance(e, name, a.clone(), now);
+                    // Without a value the fragment only changes members: merge it.
+                    let new = match e.instance(name, a.dataset()) {
+                        Some(old) if a.value.is_null() => merge_instance(old, a, now),
+                        _ => a.clone(),
+                    };
+                    set_instance(e, name, new, now);
                     out.updated.push(name.clone());
                 }
                 AttrInput::Set(a) => out.not_updated.push((
@@ -751,3 +773,24 @@ fn update_into(e: &mut Entity, input: &EntityInput, now: Timestamp) -> UpdateOut
 
 /// Shared handle type used by the API.
 pub type SharedBroker = Arc<Broker>;
+
+/// RFC 7396 merge of a compound Property value: keys set to null (JSON null or
+/// the NGSI-LD Null) are removed, objects merge recursively, the rest replaces.
+fn merge_json(old: &Value, patch: &Value) -> Value {
+    let Value::Object(p) = patch else {
+        return patch.clone();
+    };
+    let mut out = match old {
+        Value::Object(o) => o.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in p {
+        if v.is_null() || v.as_str() == Some(NGSI_LD_NULL) {
+            out.remove(k);
+        } else {
+            let merged = merge_json(out.get(k).unwrap_or(&Value::Null), v);
+            out.insert(k.clone(), merged);
+        }
+    }
+    Value::Object(out)
+}
