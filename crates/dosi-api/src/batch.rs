@@ -263,6 +263,11 @@ pub async fn query(
             match e.get("id") {
                 None => {}
                 Some(Value::String(id)) => ids.push(id.clone()),
+                Some(Value::Array(list))
+                    if !list.is_empty() && list.iter().all(Value::is_string) =>
+                {
+                    ids.extend(list.iter().filter_map(Value::as_str).map(String::from));
+                }
                 Some(other) => {
                     return Err(NgsiError::bad_data(format!(
                         "entities[].id must be a string, not {other}"
@@ -340,6 +345,38 @@ pub async fn query(
                 ))
                 .into())
             }
+        }
+    }
+    if let Some(o) = m.get("ordering") {
+        let Value::Object(o) = o else {
+            return Err(NgsiError::bad_data("ordering must be an object").into());
+        };
+        if o.get("geometry").is_some_and(|g| !g.is_string()) {
+            return Err(NgsiError::bad_data("ordering.geometry must be a string").into());
+        }
+        if o.get("coordinates").is_some_and(|c| !c.is_array()) {
+            return Err(NgsiError::bad_data("ordering.coordinates must be an array").into());
+        }
+        let keys: Vec<String> = match o.get("orderBy") {
+            None => Vec::new(),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(other) => {
+                return Err(NgsiError::bad_data(format!(
+                    "ordering.orderBy must be a list of strings, not {other}"
+                ))
+                .into())
+            }
+        };
+        if keys.iter().any(|k| k.contains(";dist")) && o.get("coordinates").is_none() {
+            return Err(NgsiError::bad_data("distance ordering needs ordering.coordinates").into());
+        }
+        if !keys.is_empty() {
+            extra.push(("orderBy".into(), keys.join(",")));
         }
     }
     if let Some(g) = m.get("geoQ") {

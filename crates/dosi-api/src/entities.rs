@@ -13,6 +13,7 @@ use dosi_broker::codec::encode::{self, EncodeOptions, Format};
 use dosi_broker::UpdateOutcome;
 use dosi_jsonld::ActiveContext;
 use dosi_ngsi::model::{core_iri, Iri};
+use dosi_ngsi::query::Q;
 use dosi_ngsi::{AttrKind, Entity, EntityId, NgsiError, Result, TenantId, Timestamp};
 use serde_json::{json, Value};
 
@@ -402,6 +403,31 @@ pub async fn run_query(
     let filter = params::filter(&p, &ctx)?;
     if p.get("type") == Some("*") && p.get("local") == Some("false") {
         return Err(NgsiError::bad_data("type=* is only allowed for local queries").into());
+    }
+    if let Some(csf) = p.get("csf") {
+        Q::parse(csf).map_err(|e| NgsiError::bad_data(format!("csf: {}", e.detail)))?;
+    }
+    // System members alone select everything: too wide (clause 5.7.2).
+    let only_system_attrs = p.get("type").is_none()
+        && p.get("q").is_none()
+        && p.list("attrs").is_some_and(|a| {
+            a.iter()
+                .all(|n| params::SYSTEM_MEMBERS.contains(&n.as_str()))
+        });
+    let only_system_q = p.get("type").is_none()
+        && p.get("attrs").is_none()
+        && filter.q.as_ref().is_some_and(|q| {
+            q.attribute_names().iter().all(|n| {
+                params::SYSTEM_MEMBERS
+                    .iter()
+                    .any(|s| n.ends_with(&format!("/{s}")) || n == s)
+            })
+        });
+    if only_system_attrs || only_system_q {
+        return Err(NgsiError::bad_data(
+            "a query selecting only by system attributes (createdAt, modifiedAt, ...) is too wide",
+        )
+        .into());
     }
     let has_minimal = ["type", "attrs", "q", "georel", "scopeQ", "idPattern"]
         .iter()

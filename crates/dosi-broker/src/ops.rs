@@ -93,12 +93,22 @@ fn strip_null_subs(a: &mut Attribute) {
 /// Merges `patch` into `old` (clause 5.5.12 merge-patch of one attribute):
 /// the value and given members are replaced, sub-attributes merged, nulls delete.
 pub fn merge_instance(old: &Attribute, patch: &Attribute, now: Timestamp) -> Attribute {
+    merge_with(old, patch, now, true)
+}
+
+/// Merges `patch` into `old`; `deep` merges compound values and language maps
+/// key by key (merge-patch), otherwise the value is replaced (partial update).
+fn merge_with(old: &Attribute, patch: &Attribute, now: Timestamp, deep: bool) -> Attribute {
     let mut a = old.clone();
     if !patch.value.is_null() {
         if patch.kind != a.kind {
             a.kind = patch.kind;
         }
-        a.value = merge_value(&a.value, &patch.value, patch.kind);
+        a.value = if deep {
+            merge_value(&a.value, &patch.value, patch.kind)
+        } else {
+            patch.value.clone()
+        };
     }
     if patch.observed_at.is_some() {
         a.observed_at.clone_from(&patch.observed_at);
@@ -116,7 +126,7 @@ pub fn merge_instance(old: &Attribute, patch: &Attribute, now: Timestamp) -> Att
         if sp.value.as_str() == Some(NGSI_LD_NULL) {
             a.sub.remove(name);
         } else if let Some(so) = a.sub.get(name) {
-            let merged = merge_instance(so, sp, now);
+            let merged = merge_with(so, sp, now, deep);
             a.sub.insert(name.clone(), merged);
         } else {
             let mut s = sp.clone();
@@ -344,7 +354,14 @@ impl Broker {
                             .unwrap_or_default()
                     ))
                 })?;
-                let merged = merge_instance(&old, p, now);
+                if !p.value.is_null() && p.kind != old.kind {
+                    return Err(NgsiError::bad_data(format!(
+                        "attribute {name} is a {}, the update gives a {}",
+                        old.kind.name(),
+                        p.kind.name()
+                    )));
+                }
+                let merged = merge_with(&old, p, now, false);
                 set_instance(&mut e, name, merged, now);
             }
             e.modified_at = now;

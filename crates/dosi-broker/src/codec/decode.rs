@@ -395,7 +395,12 @@ impl Decoder<'_> {
         };
         let key = kind.value_key();
         let raw = obj.get(key);
-        if raw.is_some_and(is_null_sentinel) {
+        // A LanguageProperty is deleted with `"languageMap": {"@none": "urn:ngsi-ld:null"}`.
+        let null_language_map = kind == AttrKind::LanguageProperty
+            && raw
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.len() == 1 && m.get("@none").is_some_and(is_null_sentinel));
+        if raw.is_some_and(is_null_sentinel) || null_language_map {
             if self.mode.allows_null() {
                 return Ok(AttrInput::Delete(dataset_id));
             }
@@ -503,7 +508,11 @@ impl Decoder<'_> {
             } else {
                 AttrKind::Property
             }
-        } else if self.mode.allows_null() && META_MEMBERS.iter().any(|m| obj.contains_key(*m)) {
+        } else if self.mode == Mode::Partial
+            || self.mode.allows_null() && META_MEMBERS.iter().any(|m| obj.contains_key(*m))
+        {
+            // In a partial update an object without a value member is a
+            // fragment (sub-attributes, metadata); in merges one with metadata is.
             // A merge fragment that only changes metadata (e.g. observedAt):
             // its kind is unknown and its value absent (Null), which the
             // merge leaves untouched.

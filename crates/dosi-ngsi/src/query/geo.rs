@@ -117,7 +117,7 @@ impl GeoRel {
             "disjoint" => Self::Disjoint,
             "overlaps" => Self::Overlaps,
             other => {
-                return Err(NgsiError::invalid(format!(
+                return Err(NgsiError::bad_data(format!(
                     "georel: unknown relation '{other}' (expected near, within, contains, intersects, equals, disjoint or overlaps)"
                 )))
             }

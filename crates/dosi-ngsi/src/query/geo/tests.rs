@@ -344,7 +344,7 @@ fn parameters() {
 fn parameter_errors() {
     use ErrorKind::{BadRequestData as Bad, InvalidRequest as Inv};
     for (georel, geometry, coordinates, kind) in [
-        ("nearby", "Point", "[0,0]", Inv),
+        ("nearby", "Point", "[0,0]", Bad),
         ("", "Point", "[0,0]", Inv),
         ("near", "Point", "[0,0]", Inv),
         ("near;maxDistance=5", "Point", "[0,0]", Inv),
@@ -413,7 +413,7 @@ fn json_form() {
         ),
         (
             json!({"georel": "inside", "geometry": "Point", "coordinates": [0, 0]}),
-            ErrorKind::InvalidRequest,
+            ErrorKind::BadRequestData,
         ),
     ] {
         let err = GeoQuery::from_json(&v).unwrap_err();
