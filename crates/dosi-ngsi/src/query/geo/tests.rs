@@ -345,7 +345,7 @@ fn parameter_errors() {
     use ErrorKind::{BadRequestData as Bad, InvalidRequest as Inv};
     for (georel, geometry, coordinates, kind) in [
         ("nearby", "Point", "[0,0]", Bad),
-        ("", "Point", "[0,0]", Inv),
+        ("", "Point", "[0,0]", Bad),
         ("near", "Point", "[0,0]", Inv),
         ("near;maxDistance=5", "Point", "[0,0]", Inv),
         ("near;radius==5", "Point", "[0,0]", Inv),
