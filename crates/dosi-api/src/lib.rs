@@ -71,6 +71,7 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
         ("/types/{type}", get(discovery::type_info)),
         ("/attributes", get(discovery::attributes)),
         ("/attributes/{attr}", get(discovery::attribute_info)),
+        ("/info/sourceIdentity", get(source_identity)),
         (
             "/jsonldContexts",
             get(context_api::list).post(context_api::add),
@@ -102,6 +103,38 @@ async fn not_found(req: Request) -> ApiError {
         "no resource at {}",
         req.uri().path()
     )))
+}
+
+/// GET /info/sourceIdentity (clause 5.15.1): who this context source is.
+async fn source_identity(
+    State(st): State<AppState>,
+    h: axum::http::HeaderMap,
+) -> problem::ApiResult<Response> {
+    let accept = req::accept(&h, false)?;
+    let tenant = req::tenant(&h)?;
+    // The alias names the tenant within this node, so peers can tell tenants apart.
+    let short = st.node.id.rsplit(':').next().unwrap_or("dosi");
+    let alias = if tenant.is_default() {
+        short.to_string()
+    } else {
+        format!("{short}/{}", tenant.as_str())
+    };
+    let body = serde_json::json!({
+        "id": st.node.id,
+        "type": "ContextSourceIdentity",
+        "contextSourceExtras": {"product": "dosi", "version": env!("CARGO_PKG_VERSION")},
+        "contextSourceUptime": iso_duration(st.node.started.elapsed()),
+        "contextSourceTimeAt": dosi_ngsi::Timestamp::now().to_iso(),
+        "contextSourceAlias": alias,
+    });
+    Ok(req::reply(StatusCode::OK, body, accept, None))
+}
+
+/// An ISO 8601 duration such as `PT1H2M3.500S`.
+fn iso_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    format!("PT{h}H{m}M{s}.{:03}S", d.subsec_millis())
 }
 
 /// Liveness and readiness.

@@ -43,6 +43,27 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Readiness: false until the store is open and while shutting down.
     pub ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Who this node is (context source identity, clause 5.15.1).
+    pub node: Arc<NodeInfo>,
+}
+
+/// The identity of this dosi node as a context source.
+#[derive(Debug)]
+pub struct NodeInfo {
+    /// A stable URN naming this node.
+    pub id: String,
+    /// When the process started.
+    pub started: std::time::Instant,
+}
+
+impl NodeInfo {
+    /// A node named `id`, started now.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 /// [`Terms`] over a JSON-LD active context.

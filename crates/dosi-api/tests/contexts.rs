@@ -67,6 +67,9 @@ async fn app_on(dir: &std::path::Path) -> App {
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
+        node: Arc::new(dosi_api::state::NodeInfo::new(
+            "urn:ngsi-ld:ContextSource:test",
+        )),
     };
     App {
         router: dosi_api::router(state, Arc::new(AllowAll)),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dosi_api::contexts::Contexts;
+use dosi_api::state::NodeInfo;
 use dosi_api::{AllowAll, ApiConfig, AppState};
 use dosi_broker::Broker;
 use dosi_bus::InProcessBus;
@@ -94,6 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         metrics,
         ready: ready.clone(),
+        node: Arc::new(NodeInfo::new(node_id(&store).await?)),
     };
     let app = dosi_api::router(state, Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
@@ -106,6 +108,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.flush().await.context("flushing the store")?;
     info!("bye");
     Ok(())
+}
+
+/// This node's stable identity: generated on first start, kept in the store.
+async fn node_id(store: &Arc<dyn Store>) -> anyhow::Result<String> {
+    const NS: &str = "node";
+    if let Some((_, v)) = store
+        .list_meta(NS)
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == "id")
+    {
+        return Ok(String::from_utf8_lossy(&v).into_owned());
+    }
+    let id = format!(
+        "urn:ngsi-ld:ContextSource:dosi-{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    store
+        .put_meta(NS, "id", Some(id.clone().into_bytes()))
+        .await?;
+    Ok(id)
 }
 
 async fn shutdown_signal(ready: Arc<AtomicBool>) {

@@ -47,6 +47,9 @@ pub fn app() -> App {
         }),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
+        node: Arc::new(dosi_api::state::NodeInfo::new(
+            "urn:ngsi-ld:ContextSource:test",
+        )),
     };
     App {
         router: dosi_api::router(state, Arc::new(AllowAll)),
