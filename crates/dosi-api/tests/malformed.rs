@@ -12,13 +12,15 @@ const J: (&str, &str) = ("content-type", "application/json");
 const LD: (&str, &str) = ("content-type", "application/ld+json");
 
 /// (method, uri, headers, body, expected status)
-fn corpus() -> Vec<(
+type Case = (
     &'static str,
     String,
     Vec<(&'static str, &'static str)>,
     Option<String>,
     u16,
-)> {
+);
+
+fn corpus() -> Vec<Case> {
     let huge = format!(
         "{{\"id\":\"urn:x:1\",\"type\":\"T\",\"a\":\"{}\"}}",
         "x".repeat(100_000)
