@@ -37,6 +37,7 @@ if [[ -n "$old" ]]; then
     echo "stopped pid $old with SIG$signal in $(( $(now_ms) - stop_start )) ms"
 fi
 
+: >"$log"
 start=$(now_ms)
 "$bin" serve --http "$addr" --data-dir "$data" >"$log" 2>&1 &
 pid=$!

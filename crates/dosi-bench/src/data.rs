@@ -45,24 +45,51 @@ pub fn random_point<R: Rng + ?Sized>(rng: &mut R) -> (f64, f64) {
     (round_to(lon, 6), round_to(lat, 6))
 }
 
+/// The location of benchmark entity `n`: a point inside the city that
+/// depends on `n` only, spread uniformly, so that every entity of a loaded
+/// range has its own place (geo queries then see a realistic density).
+pub fn entity_point(n: u64) -> (f64, f64) {
+    // splitmix64: a cheap, well-mixed hash of n.
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    // Two 32-bit halves, each mapped to [-1, 1).
+    let unit = |bits: u64| (bits as f64 / (1u64 << 31) as f64) - 1.0;
+    let lon = CITY_LON + CITY_HALF_LON * unit(z >> 32);
+    let lat = CITY_LAT + CITY_HALF_LAT * unit(z & 0xffff_ffff);
+    (round_to(lon, 6), round_to(lat, 6))
+}
+
 /// Benchmark entity `n`: a city sensor with a dozen attributes in NGSI-LD
 /// normalized form (no `@context`, so terms resolve against the core context).
 ///
-/// `id` and `band` depend on `n` only; every other value comes from `rng`.
+/// `id`, `band` and `location` depend on `n` only; every other value comes from `rng`.
 pub fn sensor_entity<R: Rng + ?Sized>(entity_type: &str, n: u64, rng: &mut R) -> Value {
     let mut entity = Map::new();
     entity.insert("id".into(), Value::String(entity_id(entity_type, n)));
     entity.insert("type".into(), Value::String(entity_type.to_owned()));
     entity.insert("band".into(), property(json!(band(n))));
+    let (lon, lat) = entity_point(n);
     for (name, value) in measurements(rng) {
+        let value = if name == "location" {
+            location(&json!(lon), &json!(lat))
+        } else {
+            value
+        };
         entity.insert(name.into(), value);
     }
     Value::Object(entity)
 }
 
-/// The attributes of a sensor apart from `id`, `type` and `band`, in a fixed order.
+/// A GeoProperty `location` holding the point `[lon, lat]`.
+fn location(lon: &Value, lat: &Value) -> Value {
+    json!({"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}})
+}
+
+/// The attributes of a sensor apart from `id`, `type` and `band`, in a fixed
+/// order; `location` holds placeholder coordinates that callers replace.
 fn measurements<R: Rng + ?Sized>(rng: &mut R) -> Vec<(&'static str, Value)> {
-    let (lon, lat) = random_point(rng);
     let pm25 = round_to(rng.random_range(2.0..180.0), 1);
     vec![
         (
@@ -105,10 +132,7 @@ fn measurements<R: Rng + ?Sized>(rng: &mut R) -> Vec<(&'static str, Value)> {
             "occupancy",
             property(json!(round_to(rng.random_range(0.0..1.0), 2))),
         ),
-        (
-            "location",
-            json!({"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}),
-        ),
+        ("location", location(&json!(0.0), &json!(0.0))),
         (
             "refDistrict",
             json!({
@@ -139,8 +163,9 @@ pub struct EntityWriter {
     id_prefix: String,
     /// `","type":"<Type>","band":{"type":"Property","value":` — between the number and the band.
     after_id: String,
-    /// `},"name":…}` — the rest of each variant, after the band value.
-    tails: Vec<String>,
+    /// Each variant after the band value, cut where the location's
+    /// coordinates go: `},"name":…"coordinates":[` and `]}},"refDistrict":…}`.
+    tails: Vec<(String, String)>,
 }
 
 impl EntityWriter {
@@ -166,7 +191,11 @@ impl EntityWriter {
                     tail.push_str(&value.to_string());
                 }
                 tail.push('}');
-                tail
+                // The placeholder coordinates are the only `[0.0,0.0]` in the text.
+                let (head, rest) = tail
+                    .split_once("[0.0,0.0]")
+                    .expect("measurements hold a location with placeholder coordinates");
+                (format!("{head}["), format!("]{rest}"))
             })
             .collect();
         EntityWriter {
@@ -188,7 +217,14 @@ impl EntityWriter {
         out.push(b'"');
         out.extend_from_slice(self.after_id.as_bytes());
         out.extend_from_slice(band(n).to_string().as_bytes());
-        out.extend_from_slice(self.tails[variant % self.tails.len()].as_bytes());
+        let (head, rest) = &self.tails[variant % self.tails.len()];
+        out.extend_from_slice(head.as_bytes());
+        let (lon, lat) = entity_point(n);
+        // serde_json writes floats the same way, so the text matches `sensor_entity`.
+        out.extend_from_slice(json!(lon).to_string().as_bytes());
+        out.push(b',');
+        out.extend_from_slice(json!(lat).to_string().as_bytes());
+        out.extend_from_slice(rest.as_bytes());
     }
 
     /// A JSON array of the entities `ids`, variant chosen by `variant_of(n)`.
@@ -197,7 +233,7 @@ impl EntityWriter {
         ids: impl IntoIterator<Item = u64>,
         variant_of: impl Fn(u64) -> usize,
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.tails[0].len() * 128);
+        let mut out = Vec::with_capacity((self.tails[0].0.len() + self.tails[0].1.len()) * 128);
         out.push(b'[');
         for (i, n) in ids.into_iter().enumerate() {
             if i > 0 {
@@ -289,6 +325,32 @@ mod tests {
         let coords = &e["location"]["value"]["coordinates"];
         assert!((coords[0].as_f64().unwrap_or(0.0) - CITY_LON).abs() < 0.1);
         assert!((coords[1].as_f64().unwrap_or(0.0) - CITY_LAT).abs() < 0.1);
+        for n in 0..10_000 {
+            let (lon, lat) = entity_point(n);
+            assert!((lon - CITY_LON).abs() <= CITY_HALF_LON + 1e-6, "{lon}");
+            assert!((lat - CITY_LAT).abs() <= CITY_HALF_LAT + 1e-6, "{lat}");
+        }
+    }
+
+    #[test]
+    fn entities_have_their_own_places() {
+        let mut seen: Vec<(i64, i64)> = (0..10_000)
+            .map(|n| {
+                let (lon, lat) = entity_point(n);
+                ((lon * 1e6) as i64, (lat * 1e6) as i64)
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert!(seen.len() > 9_990, "{}", seen.len());
+        // Quadrants of the city get about a quarter each.
+        let north_east = (0..10_000)
+            .filter(|&n| {
+                let (lon, lat) = entity_point(n);
+                lon > CITY_LON && lat > CITY_LAT
+            })
+            .count();
+        assert!((2_200..2_800).contains(&north_east), "{north_east}");
     }
 
     /// The writer's text for entity `n` equals `sensor_entity` with the same rng stream.
@@ -306,6 +368,7 @@ mod tests {
         check_writer("Sensor", 12_345);
         check_writer("AirQualityObserved", u64::MAX);
         check_writer("Odd\"Type\\", 9);
+        check_writer("Sensor", 77);
     }
 
     #[test]

@@ -233,6 +233,18 @@ fn encode_value(w: &mut Vec<u8>, v: &Value) {
 
 /// Decodes a blob written by [`encode`] for the entity `id`.
 pub fn decode(id: &EntityId, blob: &[u8], names: &Names) -> CResult<Entity> {
+    decode_with(id, blob, names, None)
+}
+
+/// Decodes the entity with only the attributes named by `keep` (name
+/// indices): the others are skipped without building their values. Queries
+/// use it to evaluate a filter that looks at a few attributes before paying
+/// for a full decode of the entities that match.
+pub fn decode_only(id: &EntityId, blob: &[u8], names: &Names, keep: &[u32]) -> CResult<Entity> {
+    decode_with(id, blob, names, Some(keep))
+}
+
+fn decode_with(id: &EntityId, blob: &[u8], names: &Names, keep: Option<&[u32]>) -> CResult<Entity> {
     let table = names.inner.read();
     let mut r = Reader {
         buf: blob,
@@ -253,7 +265,15 @@ pub fn decode(id: &EntityId, blob: &[u8], names: &Names) -> CResult<Entity> {
     let n = r.len()?;
     let mut attrs = BTreeMap::new();
     for _ in 0..n {
-        let name = r.name()?;
+        let index = r.name_index()?;
+        if keep.is_some_and(|keep| !keep.contains(&index)) {
+            let k = r.len()?;
+            for _ in 0..k {
+                r.skip_attr(0)?;
+            }
+            continue;
+        }
+        let name = r.name_at(index)?;
         let k = r.len()?;
         let mut list = Vec::with_capacity(k);
         for _ in 0..k {
@@ -341,11 +361,79 @@ impl Reader<'_> {
         u32::try_from(self.var()?).map_err(|_| CodecError("name index overflow"))
     }
     fn name(&mut self) -> CResult<Iri> {
-        let i = self.name_index()? as usize;
+        let i = self.name_index()?;
+        self.name_at(i)
+    }
+    fn name_at(&self, i: u32) -> CResult<Iri> {
         self.names
-            .get(i)
+            .get(i as usize)
             .cloned()
             .ok_or(CodecError("unknown name index"))
+    }
+    fn skip_str(&mut self) -> CResult<()> {
+        let n = self.len()?;
+        self.bytes(n).map(drop)
+    }
+    /// Moves past one attribute as [`Reader::attr`] would read it, building nothing.
+    fn skip_attr(&mut self, depth: usize) -> CResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(CodecError("nesting too deep"));
+        }
+        kind_of(self.byte()?)?;
+        let flags = self.byte()?;
+        self.skip_value(0)?;
+        for f in [F_DATASET, F_OBSERVED, F_UNIT] {
+            if flags & f != 0 {
+                self.skip_str()?;
+            }
+        }
+        if flags & F_OBJECT_TYPE != 0 {
+            self.skip_value(0)?;
+        }
+        if flags & F_LANG != 0 {
+            self.skip_str()?;
+        }
+        self.var()?;
+        self.var()?;
+        if flags & F_SUB != 0 {
+            let n = self.len()?;
+            for _ in 0..n {
+                self.name_index()?;
+                self.skip_attr(depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+    /// Moves past one value as [`Reader::value`] would read it, building nothing.
+    fn skip_value(&mut self, depth: usize) -> CResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(CodecError("nesting too deep"));
+        }
+        match self.byte()? {
+            V_NULL | V_FALSE | V_TRUE => {}
+            V_UINT | V_NINT => {
+                self.var()?;
+            }
+            V_FLOAT => {
+                self.bytes(8)?;
+            }
+            V_STR => self.skip_str()?,
+            V_ARRAY => {
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            V_OBJECT => {
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_str()?;
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            _ => return Err(CodecError("unknown value tag")),
+        }
+        Ok(())
     }
     fn attr(&mut self, depth: usize) -> CResult<Attribute> {
         if depth > MAX_DEPTH {
@@ -518,6 +606,34 @@ mod tests {
         assert_eq!(decode(&e.id, &blob, &copy).unwrap(), e);
     }
 
+    /// `decode_only` keeps exactly the named attributes and everything else.
+    fn check_only(keep: &[&str]) {
+        let names = Names::default();
+        let e = sample();
+        let blob = encode(&e, &names);
+        let idx: Vec<u32> = keep.iter().map(|n| names.intern(n)).collect();
+        let mut expected = e.clone();
+        expected.attrs.retain(|k, _| keep.contains(&k.as_ref()));
+        assert_eq!(
+            decode_only(&e.id, &blob, &names, &idx).unwrap(),
+            expected,
+            "{keep:?}"
+        );
+    }
+
+    #[test]
+    fn partial_decodes() {
+        check_only(&[]);
+        check_only(&["https://example.org/temp"]);
+        check_only(&["https://example.org/owner"]);
+        check_only(&[dosi_ngsi::model::core_iri::LOCATION]);
+        check_only(&[
+            "https://example.org/owner",
+            dosi_ngsi::model::core_iri::LOCATION,
+        ]);
+        check_only(&["urn:not-an-attribute"]);
+    }
+
     #[test]
     fn truncated_blobs_are_errors() {
         let names = Names::default();
@@ -525,6 +641,10 @@ mod tests {
         let blob = encode(&e, &names);
         for cut in 0..blob.len() {
             assert!(decode(&e.id, &blob[..cut], &names).is_err(), "cut {cut}");
+            assert!(
+                decode_only(&e.id, &blob[..cut], &names, &[]).is_err(),
+                "cut {cut}"
+            );
         }
     }
 
@@ -555,7 +675,12 @@ mod tests {
             e.modified_at = Timestamp(m);
             e.attrs.insert(Iri::from("urn:v"), vec![Attribute::property(v, Timestamp(m))]);
             let blob = encode(&e, &names);
-            prop_assert_eq!(decode(&e.id, &blob, &names).unwrap(), e);
+            prop_assert_eq!(decode(&e.id, &blob, &names).unwrap(), e.clone());
+            // Skipping an attribute reads exactly its bytes.
+            let v = names.intern("urn:v");
+            let only = decode_only(&e.id, &blob, &names, &[v]).unwrap();
+            prop_assert_eq!(only.attrs.len(), 1);
+            prop_assert_eq!(&only.attrs["urn:v"], &e.attrs["urn:v"]);
         }
 
         #[test]
@@ -563,6 +688,7 @@ mod tests {
             let names = Names::default();
             names.intern("urn:a");
             let _ = decode(&EntityId::new_unchecked("urn:x"), &b, &names);
+            let _ = decode_only(&EntityId::new_unchecked("urn:x"), &b, &names, &[0]);
             let _ = decode_type_indices(&b);
         }
     }

@@ -230,6 +230,10 @@ fn closed() -> StoreError {
 enum Plan {
     /// These creation sequences (sorted).
     Seqs(Vec<u64>),
+    /// The entities of one type (a name index), read from the type index a
+    /// chunk at a time: a query that stops after one page never copies the
+    /// whole set.
+    Type(u32),
     /// Every entity.
     All,
 }
@@ -245,15 +249,52 @@ fn plan(t: &TenantState, filter: &EntityFilter, names: &Names) -> Plan {
         seqs.dedup();
         return Plan::Seqs(seqs);
     }
-    if let Some(types) = type_candidates(filter) {
-        // A name never interned is a type no entity has.
-        let idx: Vec<u32> = types.iter().filter_map(|n| names.lookup(n)).collect();
-        return Plan::Seqs(t.seqs_of_types(&idx));
-    }
+    // A name never interned is a type no entity has.
+    let types: Option<Vec<u32>> =
+        type_candidates(filter).map(|types| types.iter().filter_map(|n| names.lookup(n)).collect());
     if let Some(b) = geo_candidates(filter) {
-        return Plan::Seqs(t.seqs_in_bbox(&b));
+        // With both indexes usable, scan the smaller candidate set; the filter
+        // checks the other condition on each candidate.
+        let bound = types
+            .as_ref()
+            .map_or(usize::MAX, |idx| t.count_of_types(idx));
+        if let Some(seqs) = t.seqs_in_bbox_below(&b, bound) {
+            return Plan::Seqs(seqs);
+        }
     }
-    Plan::All
+    match types {
+        Some(idx) if idx.len() == 1 => Plan::Type(idx[0]),
+        Some(idx) => Plan::Seqs(t.seqs_of_types(&idx)),
+        None => Plan::All,
+    }
+}
+
+/// Name indices of the attributes the filter reads (`q`, `attrs`, the geo
+/// property). Testing a row needs only these decoded: the other parts of the
+/// filter look at the id, types and scope, which are always decoded. A name
+/// never interned is an attribute no entity has, so leaving it out changes
+/// no answer.
+fn filter_attrs(filter: &EntityFilter, names: &Names) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut add = |name: &str| {
+        if let Some(i) = names.lookup(name) {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+    };
+    if let Some(q) = &filter.q {
+        for name in q.attribute_names() {
+            add(&name);
+        }
+    }
+    for name in &filter.attrs {
+        add(name);
+    }
+    if let Some(g) = &filter.geo_q {
+        add(&g.geoproperty);
+    }
+    out
 }
 
 /// The types whose index answers the filter's type expression, if it is a
@@ -331,6 +372,7 @@ impl Store for EmbeddedStore {
             });
         }
         let plan = plan(&t.read(), filter, &self.state.names);
+        let keep = filter_attrs(filter, &self.state.names);
         let (mut pos, mut cursor) = (0usize, 0u64);
         let (mut matched, mut entities) = (0usize, Vec::new());
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -348,6 +390,14 @@ impl Store for EmbeddedStore {
                         }
                         pos = end;
                     }
+                    Plan::Type(ty) => {
+                        let seqs = g.seqs_of_type_from(*ty, cursor, CHUNK);
+                        let Some(&last) = seqs.last() else {
+                            break 'scan;
+                        };
+                        cursor = last + 1;
+                        chunk.extend(seqs.iter().filter_map(|s| g.row(*s).cloned()));
+                    }
                     Plan::All => {
                         for (seq, row) in g.rows_from(cursor).take(CHUNK) {
                             chunk.push(row.clone());
@@ -363,13 +413,16 @@ impl Store for EmbeddedStore {
                 if entities.len() >= page.limit && !page.count {
                     break 'scan;
                 }
-                let e = self.decode(row)?;
-                if !filter.matches(&e) {
+                // Test the row with only the attributes the filter reads
+                // decoded; decode it whole only when it is returned.
+                let probe = codec::decode_only(&row.id, &row.blob, &self.state.names, &keep)
+                    .map_err(|e| StoreError::Corrupt(format!("entity {}: {e}", row.id)))?;
+                if !filter.matches(&probe) {
                     continue;
                 }
                 matched += 1;
                 if matched > page.offset && entities.len() < page.limit {
-                    entities.push(e);
+                    entities.push(self.decode(row)?);
                 }
             }
             // Long scans decode on this task; let others run between chunks.

@@ -71,14 +71,26 @@ fn aabb(b: &BBox) -> AABB<[f64; 2]> {
     AABB::from_corners([b[0], b[1]], [b[2], b[3]])
 }
 
+/// R-tree entries left stale before the tree is rebuilt (when they also
+/// outnumber the live ones).
+const GEO_STALE_MIN: usize = 4096;
+
 /// The entities of one tenant.
 #[derive(Default)]
 pub struct TenantState {
     by_id: HashMap<EntityId, u64>,
     rows: BTreeMap<u64, Row>,
     by_type: HashMap<u32, BTreeSet<u64>>,
+    /// Location index. Removing from an `rstar` tree costs far more than a
+    /// whole write otherwise does, so entries are never removed one by one:
+    /// an entry is live only while `geo_boxes` holds the same box for its
+    /// sequence, and the tree is rebuilt from `geo_boxes` once stale entries
+    /// dominate.
     geo: RTree<GeoEntry>,
+    /// The location box of each entity that has one: the truth `geo` follows.
     geo_boxes: HashMap<u64, BBox>,
+    /// Entries of `geo` that are no longer live.
+    geo_stale: usize,
 }
 
 impl TenantState {
@@ -130,35 +142,66 @@ impl TenantState {
         out
     }
 
-    /// Sequences of entities whose location box intersects `b`, sorted.
-    pub fn seqs_in_bbox(&self, b: &BBox) -> Vec<u64> {
+    /// Number of entities having one of `types` (name indices); an upper
+    /// bound when an entity has several of them.
+    pub fn count_of_types(&self, types: &[u32]) -> usize {
+        types
+            .iter()
+            .filter_map(|t| self.by_type.get(t))
+            .map(BTreeSet::len)
+            .sum()
+    }
+
+    /// Up to `n` sequences `>= from` of entities of type `ty` (a name index), in order.
+    pub fn seqs_of_type_from(&self, ty: u32, from: u64, n: usize) -> Vec<u64> {
+        self.by_type
+            .get(&ty)
+            .map(|set| set.range(from..).take(n).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Like [`TenantState::seqs_in_bbox`], but `None` as soon as there are
+    /// `bound` or more: the caller has a cheaper candidate set.
+    pub fn seqs_in_bbox_below(&self, b: &BBox, bound: usize) -> Option<Vec<u64>> {
         let mut out: Vec<u64> = self
             .geo
             .locate_in_envelope_intersecting(&aabb(b))
+            .filter(|g| self.geo_live(g))
+            .take(bound)
             .map(|g| g.seq)
             .collect();
+        if out.len() >= bound {
+            return None;
+        }
         out.sort_unstable();
-        out
+        // An entity that moved away and back has two live entries.
+        out.dedup();
+        Some(out)
+    }
+
+    /// Sequences of entities whose location box intersects `b`, sorted.
+    #[cfg(test)]
+    pub fn seqs_in_bbox(&self, b: &BBox) -> Vec<u64> {
+        self.seqs_in_bbox_below(b, usize::MAX).unwrap_or_default()
+    }
+
+    fn geo_live(&self, g: &GeoEntry) -> bool {
+        // Without stale entries every entry is live: skip the lookup.
+        self.geo_stale == 0 || self.geo_boxes.get(&g.seq).is_some_and(|b| aabb(b) == g.env)
     }
 
     /// Applies one change; `next_seq` numbers newly created entities.
     pub fn apply(&mut self, change: Prepared, next_seq: &mut u64) {
         match change {
-            Prepared::Put { id, blob, bbox } => {
-                let seq = match self.by_id.get(&id) {
-                    Some(&seq) => {
-                        self.unindex(seq);
-                        seq
-                    }
-                    None => {
-                        let seq = *next_seq;
-                        *next_seq += 1;
-                        self.by_id.insert(id.clone(), seq);
-                        seq
-                    }
-                };
-                self.insert_row(seq, Row { id, blob }, bbox);
-            }
+            Prepared::Put { id, blob, bbox } => match self.by_id.get(&id) {
+                Some(&seq) => self.replace_row(seq, Row { id, blob }, bbox),
+                None => {
+                    let seq = *next_seq;
+                    *next_seq += 1;
+                    self.by_id.insert(id.clone(), seq);
+                    self.insert_row(seq, Row { id, blob }, bbox);
+                }
+            },
             Prepared::Delete(id) => {
                 if let Some(seq) = self.by_id.remove(&id) {
                     self.unindex(seq);
@@ -180,14 +223,42 @@ impl TenantState {
             self.by_type.entry(t).or_default().insert(seq);
         }
         if let Some(b) = bbox {
-            self.geo.insert(GeoEntry { env: aabb(&b), seq });
-            self.geo_boxes.insert(seq, b);
+            self.geo_insert(seq, b);
+        }
+        self.rows.insert(seq, row);
+    }
+
+    /// Replaces the row of an existing entity, touching only the index
+    /// entries that change: most updates keep the types and the location.
+    fn replace_row(&mut self, seq: u64, row: Row, bbox: Option<BBox>) {
+        let old_types = self
+            .rows
+            .get(&seq)
+            .map(|r| codec::decode_type_indices(&r.blob).unwrap_or_default())
+            .unwrap_or_default();
+        let new_types = codec::decode_type_indices(&row.blob).unwrap_or_default();
+        if old_types != new_types {
+            self.unindex_types(seq);
+            for t in new_types {
+                self.by_type.entry(t).or_default().insert(seq);
+            }
+        }
+        if self.geo_boxes.get(&seq) != bbox.as_ref() {
+            self.geo_remove(seq);
+            if let Some(b) = bbox {
+                self.geo_insert(seq, b);
+            }
         }
         self.rows.insert(seq, row);
     }
 
     /// Removes `seq` from the type and location indexes.
     fn unindex(&mut self, seq: u64) {
+        self.unindex_types(seq);
+        self.geo_remove(seq);
+    }
+
+    fn unindex_types(&mut self, seq: u64) {
         if let Some(row) = self.rows.get(&seq) {
             for t in codec::decode_type_indices(&row.blob).unwrap_or_default() {
                 if let Some(set) = self.by_type.get_mut(&t) {
@@ -198,8 +269,27 @@ impl TenantState {
                 }
             }
         }
-        if let Some(b) = self.geo_boxes.remove(&seq) {
-            self.geo.remove(&GeoEntry { env: aabb(&b), seq });
+    }
+
+    fn geo_insert(&mut self, seq: u64, b: BBox) {
+        self.geo.insert(GeoEntry { env: aabb(&b), seq });
+        self.geo_boxes.insert(seq, b);
+    }
+
+    /// Forgets the location of `seq`; its R-tree entry turns stale.
+    fn geo_remove(&mut self, seq: u64) {
+        if self.geo_boxes.remove(&seq).is_none() {
+            return;
+        }
+        self.geo_stale += 1;
+        if self.geo_stale >= GEO_STALE_MIN && self.geo_stale > self.geo_boxes.len() {
+            let live = self
+                .geo_boxes
+                .iter()
+                .map(|(&seq, b)| GeoEntry { env: aabb(b), seq })
+                .collect();
+            self.geo = RTree::bulk_load(live);
+            self.geo_stale = 0;
         }
     }
 }
@@ -357,6 +447,42 @@ mod tests {
     }
 
     #[test]
+    fn moving_entities_leave_bounded_stale_entries() {
+        let names = Names::default();
+        let mut t = TenantState::default();
+        let mut seq = 0;
+        let put = |id: &str, x: f64| {
+            let mut e = Entity::new(EntityId::new_unchecked(id), vec![], Timestamp(0));
+            e.attrs.insert(
+                Iri::from(core_iri::LOCATION),
+                vec![Attribute::new(
+                    AttrKind::GeoProperty,
+                    json!({"type":"Point","coordinates":[x, 0.0]}),
+                    Timestamp(0),
+                )],
+            );
+            Prepared::put(&e, &names)
+        };
+        // Entity a moves back and forth between x = 0 and x = 1; b stays at 5.
+        t.apply(put("urn:b", 5.0), &mut seq);
+        for i in 0..3 * GEO_STALE_MIN {
+            t.apply(put("urn:a", (i % 2) as f64), &mut seq);
+        }
+        let last = ((3 * GEO_STALE_MIN - 1) % 2) as f64;
+        assert_eq!(t.seqs_in_bbox(&[last, -1.0, last, 1.0]), vec![1]);
+        assert_eq!(
+            t.seqs_in_bbox(&[1.0 - last, -1.0, 1.0 - last, 1.0]),
+            Vec::<u64>::new()
+        );
+        assert_eq!(t.seqs_in_bbox(&[-9.0, -9.0, 9.0, 9.0]), vec![0, 1]);
+        assert!(t.geo.size() <= 2 * GEO_STALE_MIN + 2, "{}", t.geo.size());
+        // Unchanged locations add no entry.
+        let before = t.geo.size();
+        t.apply(put("urn:b", 5.0), &mut seq);
+        assert_eq!(t.geo.size(), before);
+    }
+
+    #[test]
     fn indexes_follow_updates_and_deletes() {
         let names = Names::default();
         let mut t = TenantState::default();
@@ -385,6 +511,14 @@ mod tests {
         let t2 = names.intern("urn:T2");
         assert_eq!(t.seqs_of_types(&[t1]), vec![0]);
         assert_eq!(t.seqs_of_types(&[t1, t2]), vec![0, 1]);
+        assert_eq!(t.count_of_types(&[t1, t2]), 2);
+        assert_eq!(t.seqs_of_type_from(t2, 0, 9), vec![1]);
+        assert_eq!(t.seqs_of_type_from(t2, 2, 9), Vec::<u64>::new());
+        assert_eq!(
+            t.seqs_in_bbox_below(&[0.0, 0.0, 9.0, 9.0], 3),
+            Some(vec![0, 1])
+        );
+        assert_eq!(t.seqs_in_bbox_below(&[0.0, 0.0, 9.0, 9.0], 2), None);
         assert_eq!(t.seqs_in_bbox(&[0.0, 0.0, 2.0, 2.0]), vec![0]);
         // Update a: new type and location, same sequence.
         t.apply(mk("urn:a", "urn:T2", Some([6.0, 6.0])), &mut seq);
@@ -397,6 +531,7 @@ mod tests {
         assert_eq!(t.seqs_in_bbox(&[4.0, 4.0, 7.0, 7.0]), vec![0]);
         assert_eq!(t.len(), 1);
         // Re-created entities go to the end.
+        assert_eq!(t.geo_stale, 2);
         t.apply(mk("urn:b", "urn:T2", None), &mut seq);
         assert_eq!(t.seq_of(&EntityId::new_unchecked("urn:b")), Some(2));
     }
