@@ -8,6 +8,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: under many threads glibc's arenas
+/// fragmented and `malloc_consolidate` took over half the CPU of bulk writes
+/// (see docs/benchmarks.md and docs/adr/0004-allocator.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// dosi — the smart city integration platform.
 #[derive(Parser, Debug)]
 #[command(name = "dosi", version, about)]
