@@ -280,7 +280,14 @@ fn joined<'a>(
             let sub_opts = EncodeOptions {
                 attrs: None,
                 pick: sub.pick.map(|p| p.members.clone()),
-                omit: sub.omit.map(|o| o.members.clone()),
+                // `rel{...}` inside an omit projects the linked entity, it does not omit rel.
+                omit: sub.omit.map(|o| {
+                    o.members
+                        .iter()
+                        .filter(|m| !o.nested.contains_key(*m))
+                        .cloned()
+                        .collect()
+                }),
                 ..opts.clone()
             };
             let multi = instances.len() > 1;
