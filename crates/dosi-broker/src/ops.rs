@@ -235,6 +235,28 @@ impl Broker {
         .await
     }
 
+    /// Changes one existing entity inside the write path: `f` edits a copy
+    /// and says whether it changed anything; a changed entity gets a new
+    /// `modifiedAt` and is committed. A missing entity is ResourceNotFound.
+    async fn modify<T>(
+        &self,
+        tenant: &TenantId,
+        id: &EntityId,
+        f: impl FnOnce(&mut Entity, Timestamp) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.write(tenant, std::slice::from_ref(id), |tx| {
+            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
+            let now = tx.now();
+            let (out, changed) = f(&mut e, now)?;
+            if changed {
+                e.modified_at = now;
+                tx.put(e)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Merge Entity (PATCH /entities/{id}, clause 5.6.17).
     pub async fn merge_entity(
         &self,
@@ -242,10 +264,9 @@ impl Broker {
         id: &EntityId,
         input: EntityInput,
     ) -> Result<()> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            merge_into(&mut e, &input, tx.now());
-            tx.put(e)
+        self.modify(tenant, id, |e, now| {
+            merge_into(e, &input, now);
+            Ok(((), true))
         })
         .await
     }
@@ -258,37 +279,31 @@ impl Broker {
         input: EntityInput,
         no_overwrite: bool,
     ) -> Result<UpdateOutcome> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let now = tx.now();
-            let out = append_into(&mut e, &input, no_overwrite, now);
-            if !out.updated.is_empty() || !input.types.is_empty() || input.scope.is_some() {
-                e.modified_at = now;
-                tx.put(e)?;
-            }
-            Ok(out)
+        self.modify(tenant, id, |e, now| {
+            let out = append_into(e, &input, no_overwrite, now);
+            let changed =
+                !out.updated.is_empty() || !input.types.is_empty() || input.scope.is_some();
+            Ok((out, changed))
         })
         .await
     }
 
     /// Update Entity Attributes (PATCH /attrs, clause 5.6.2): only existing
-    /// instances are replaced.
+    /// instances are replaced; types are added; an existing scope is replaced.
     pub async fn update_attrs(
         &self,
         tenant: &TenantId,
         id: &EntityId,
         input: EntityInput,
     ) -> Result<UpdateOutcome> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let now = tx.now();
-            let mut out = update_into(&mut e, &input, now);
-            let mut touched = !out.updated.is_empty();
+        self.modify(tenant, id, |e, now| {
+            let mut out = update_into(e, &input, now);
+            let mut changed = !out.updated.is_empty();
             for t in &input.types {
                 if !e.types.contains(t) {
                     e.types.push(t.clone());
                 }
-                touched = true;
+                changed = true;
             }
             if let Some(s) = &input.scope {
                 if e.scope.is_empty() {
@@ -298,22 +313,19 @@ impl Broker {
                     ));
                 } else {
                     e.scope.clone_from(s);
-                    touched = true;
+                    changed = true;
                 }
             }
-            if touched && out.updated.is_empty() && out.not_updated.is_empty() {
+            if changed && out.updated.is_empty() && out.not_updated.is_empty() {
                 out.updated.push(Arc::from("type"));
             }
-            if touched {
-                e.modified_at = now;
-                tx.put(e)?;
-            }
-            Ok(out)
+            Ok((out, changed))
         })
         .await
     }
 
-    /// Partial Attribute Update (PATCH /attrs/{attrId}, clause 5.6.4).
+    /// Partial Attribute Update (PATCH /attrs/{attrId}, clause 5.6.4): the
+    /// given members replace the instance's; the NGSI-LD Null deletes it.
     pub async fn partial_update_attr(
         &self,
         tenant: &TenantId,
@@ -321,34 +333,19 @@ impl Broker {
         name: &Iri,
         patch: Vec<AttrInput>,
     ) -> Result<()> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let now = tx.now();
+        self.modify(tenant, id, |e, now| {
             for p in &patch {
                 let p = match p {
                     AttrInput::Set(p) => p,
-                    // The NGSI-LD Null as the value deletes the instance.
                     AttrInput::Delete(ds) => {
-                        let list = e.attrs.get_mut(name).ok_or_else(|| {
-                            NgsiError::not_found(format!("entity {id} has no attribute {name}"))
-                        })?;
-                        let before = list.len();
-                        list.retain(|a| a.dataset_id != *ds);
-                        if list.len() == before {
-                            return Err(NgsiError::not_found(format!(
-                                "entity {id} has no instance of {name} with datasetId {}",
-                                ds.as_deref().unwrap_or("(default)")
-                            )));
-                        }
-                        if list.is_empty() {
-                            e.attrs.remove(name);
-                        }
+                        remove_instance(e, name, ds.as_deref())?;
                         continue;
                     }
                 };
                 let old = e.instance(name, p.dataset()).cloned().ok_or_else(|| {
                     NgsiError::not_found(format!(
-                        "entity {id} has no attribute {name}{}",
+                        "entity {} has no attribute {name}{}",
+                        e.id,
                         p.dataset()
                             .map(|d| format!(" with datasetId {d}"))
                             .unwrap_or_default()
@@ -362,10 +359,9 @@ impl Broker {
                     )));
                 }
                 let merged = merge_with(&old, p, now, false);
-                set_instance(&mut e, name, merged, now);
+                set_instance(e, name, merged, now);
             }
-            e.modified_at = now;
-            tx.put(e)
+            Ok(((), true))
         })
         .await
     }
@@ -378,9 +374,7 @@ impl Broker {
         name: &Iri,
         input: Vec<AttrInput>,
     ) -> Result<()> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let now = tx.now();
+        self.modify(tenant, id, |e, now| {
             for i in &input {
                 let AttrInput::Set(a) = i else {
                     return Err(NgsiError::bad_data(
@@ -389,18 +383,19 @@ impl Broker {
                 };
                 if e.instance(name, a.dataset()).is_none() {
                     return Err(NgsiError::not_found(format!(
-                        "entity {id} has no attribute {name}"
+                        "entity {} has no attribute {name}",
+                        e.id
                     )));
                 }
-                set_instance(&mut e, name, a.clone(), now);
+                set_instance(e, name, a.clone(), now);
             }
-            e.modified_at = now;
-            tx.put(e)
+            Ok(((), true))
         })
         .await
     }
 
-    /// Delete Entity Attribute (clause 5.6.5).
+    /// Delete Entity Attribute (clause 5.6.5): one instance by datasetId (the
+    /// default one if none), or all of them with `delete_all`.
     pub async fn delete_attr(
         &self,
         tenant: &TenantId,
@@ -409,42 +404,33 @@ impl Broker {
         dataset_id: Option<&str>,
         delete_all: bool,
     ) -> Result<()> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
-            let list = e.attrs.get_mut(name).ok_or_else(|| {
-                NgsiError::not_found(format!("entity {id} has no attribute {name}"))
-            })?;
+        self.modify(tenant, id, |e, _| {
             if delete_all {
-                list.clear();
-            } else {
-                let before = list.len();
-                list.retain(|a| a.dataset() != dataset_id);
-                if list.len() == before {
+                if e.attrs.remove(name).is_none() {
                     return Err(NgsiError::not_found(format!(
-                        "entity {id} has no instance of {name} with datasetId {}",
-                        dataset_id.unwrap_or("(default)")
+                        "entity {} has no attribute {name}",
+                        e.id
                     )));
                 }
+            } else {
+                remove_instance(e, name, dataset_id)?;
             }
-            if list.is_empty() {
-                e.attrs.remove(name);
-            }
-            e.modified_at = tx.now();
-            tx.put(e)
+            Ok(((), true))
         })
         .await
     }
 
     /// Removes the entity's scope (DELETE /attrs/scope).
     pub async fn delete_scope(&self, tenant: &TenantId, id: &EntityId) -> Result<()> {
-        self.write(tenant, std::slice::from_ref(id), |tx| {
-            let mut e = Entity::clone(tx.get(id).ok_or_else(|| not_found(id))?);
+        self.modify(tenant, id, |e, _| {
             if e.scope.is_empty() {
-                return Err(NgsiError::not_found(format!("entity {id} has no scope")));
+                return Err(NgsiError::not_found(format!(
+                    "entity {} has no scope",
+                    e.id
+                )));
             }
             e.scope.clear();
-            e.modified_at = tx.now();
-            tx.put(e)
+            Ok(((), true))
         })
         .await
     }
@@ -698,6 +684,28 @@ fn dedup(ids: &[EntityId]) -> Vec<EntityId> {
     v.sort();
     v.dedup();
     v
+}
+
+/// Removes the instance of `name` with `dataset_id` (None = default instance);
+/// ResourceNotFound if there is none.
+fn remove_instance(e: &mut Entity, name: &Iri, dataset_id: Option<&str>) -> Result<()> {
+    let missing = || {
+        NgsiError::not_found(format!(
+            "entity {} has no instance of {name} with datasetId {}",
+            e.id,
+            dataset_id.unwrap_or("(default)")
+        ))
+    };
+    let list = e.attrs.get_mut(name).ok_or_else(missing)?;
+    let before = list.len();
+    list.retain(|a| a.dataset() != dataset_id);
+    if list.len() == before {
+        return Err(missing());
+    }
+    if list.is_empty() {
+        e.attrs.remove(name);
+    }
+    Ok(())
 }
 
 /// Append semantics: every instance is set unless `no_overwrite` and it exists.
