@@ -4,16 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use dosi_ngsi::query::EntityFilter;
 use dosi_ngsi::NgsiError;
 use dosi_store::Page;
 use serde_json::{json, Value};
 
-use crate::params::Params;
 use crate::problem::ApiResult;
-use crate::req;
+use crate::req::Read;
 use crate::state::AppState;
 
 #[derive(Default)]
@@ -74,14 +73,10 @@ pub async fn types(
     RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    let accept = req::accept(&h, false)?;
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let p = Params::parse(q.as_deref())?;
-    p.allow(&["details", "local", "via"])?;
-    let link = req::get_context(&h)?;
-    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
-    let (types, _) = scan(&st, &tenant).await?;
-    let body = if p.flag("details")? {
+    let r = Read::new(&st, &h, q.as_deref(), &["details", "local", "via"]).await?;
+    let ctx = &r.ctx;
+    let (types, _) = scan(&st, &r.tenant).await?;
+    let body = if r.params.flag("details")? {
         Value::Array(
             types
                 .iter()
@@ -102,7 +97,7 @@ pub async fn types(
             "typeList": types.keys().map(|t| ctx.compact_iri(t)).collect::<Vec<_>>(),
         })
     };
-    Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+    Ok(r.reply(body))
 }
 
 /// GET /types/{type}
@@ -112,13 +107,10 @@ pub async fn type_info(
     RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    Params::parse(q.as_deref())?.allow(&["local", "via"])?;
-    let accept = req::accept(&h, false)?;
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let link = req::get_context(&h)?;
-    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    let r = Read::new(&st, &h, q.as_deref(), &["local", "via"]).await?;
+    let ctx = &r.ctx;
     let iri = ctx.expand_term(&ty);
-    let (types, _) = scan(&st, &tenant).await?;
+    let (types, _) = scan(&st, &r.tenant).await?;
     let ti = types
         .get(&iri)
         .ok_or_else(|| NgsiError::not_found(format!("no entity of type {ty} exists")))?;
@@ -134,7 +126,7 @@ pub async fn type_info(
             "attributeTypes": kinds.iter().collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     });
-    Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+    Ok(r.reply(body))
 }
 
 /// GET /attributes
@@ -143,14 +135,10 @@ pub async fn attributes(
     RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    let accept = req::accept(&h, false)?;
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let p = Params::parse(q.as_deref())?;
-    p.allow(&["details", "local", "via"])?;
-    let link = req::get_context(&h)?;
-    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
-    let (_, attrs) = scan(&st, &tenant).await?;
-    let body = if p.flag("details")? {
+    let r = Read::new(&st, &h, q.as_deref(), &["details", "local", "via"]).await?;
+    let ctx = &r.ctx;
+    let (_, attrs) = scan(&st, &r.tenant).await?;
+    let body = if r.params.flag("details")? {
         Value::Array(
             attrs
                 .iter()
@@ -171,7 +159,7 @@ pub async fn attributes(
             "attributeList": attrs.keys().map(|a| ctx.compact_iri(a)).collect::<Vec<_>>(),
         })
     };
-    Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+    Ok(r.reply(body))
 }
 
 /// GET /attributes/{attr}
@@ -181,13 +169,10 @@ pub async fn attribute_info(
     RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> ApiResult<Response> {
-    Params::parse(q.as_deref())?.allow(&["local", "via"])?;
-    let accept = req::accept(&h, false)?;
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let link = req::get_context(&h)?;
-    let ctx = req::active(&st, &tenant, link.as_ref()).await?;
+    let r = Read::new(&st, &h, q.as_deref(), &["local", "via"]).await?;
+    let ctx = &r.ctx;
     let iri = ctx.expand_term(&attr);
-    let (_, attrs) = scan(&st, &tenant).await?;
+    let (_, attrs) = scan(&st, &r.tenant).await?;
     let ai = attrs
         .get(&iri)
         .ok_or_else(|| NgsiError::not_found(format!("no entity has attribute {attr}")))?;
@@ -199,5 +184,5 @@ pub async fn attribute_info(
         "attributeTypes": ai.kinds.iter().collect::<Vec<_>>(),
         "typeNames": ai.types.iter().map(|t| ctx.compact_iri(t)).collect::<Vec<_>>(),
     });
-    Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+    Ok(r.reply(body))
 }

@@ -340,3 +340,48 @@ fn add_context(body: &mut Value, ctx: &Value) {
 pub fn empty(status: StatusCode) -> Response {
     status.into_response()
 }
+
+/// What every read needs, checked in the order the spec's errors take
+/// precedence: the answer's media type, an existing tenant, only known query
+/// parameters, and the request's JSON-LD context.
+pub struct Read {
+    /// The media type to answer with.
+    pub accept: Accept,
+    /// The (existing) tenant.
+    pub tenant: TenantId,
+    /// The query parameters.
+    pub params: crate::params::Params,
+    /// The Link-header context, echoed in the answer.
+    pub link: Option<Value>,
+    /// The processed context.
+    pub ctx: ActiveContext,
+}
+
+impl Read {
+    /// Parses and checks a read request; `allowed` lists its query parameters.
+    pub async fn new(
+        st: &AppState,
+        h: &HeaderMap,
+        query: Option<&str>,
+        allowed: &[&str],
+    ) -> Result<Self> {
+        let accept = accept(h, false)?;
+        let tenant = existing_tenant(st, h).await?;
+        let params = crate::params::Params::parse(query)?;
+        params.allow(allowed)?;
+        let link = get_context(h)?;
+        let ctx = active(st, &tenant, link.as_ref()).await?;
+        Ok(Self {
+            accept,
+            tenant,
+            params,
+            link,
+            ctx,
+        })
+    }
+
+    /// A 200 answer carrying the request's context.
+    pub fn reply(&self, body: Value) -> Response {
+        reply(StatusCode::OK, body, self.accept, self.link.as_ref())
+    }
+}
