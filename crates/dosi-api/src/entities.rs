@@ -691,25 +691,90 @@ pub async fn delete(
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
 
+/// What every write to one entity needs, checked in this order: an existing
+/// tenant, a valid entity id, the parameters, an acceptable body and its context.
+struct EntityWrite {
+    tenant: TenantId,
+    id: EntityId,
+    params: Params,
+    /// The body (its `@context` member removed).
+    json: Value,
+    ctx: ActiveContext,
+}
+
+impl EntityWrite {
+    async fn new(
+        st: &AppState,
+        h: &HeaderMap,
+        id: &str,
+        query: Option<&str>,
+        bytes: &Bytes,
+        kind: BodyKind,
+    ) -> Result<Self> {
+        let tenant = req::existing_tenant(st, h).await?;
+        let id = entity_id(id)?;
+        let params = Params::parse(query)?;
+        let b = req::body(h, bytes, kind)?;
+        let ctx = req::active(st, &tenant, b.context.as_ref()).await?;
+        let mut json = b.json;
+        if let Value::Object(m) = &mut json {
+            m.remove("@context");
+        }
+        Ok(Self {
+            tenant,
+            id,
+            params,
+            json,
+            ctx,
+        })
+    }
+
+    /// Applies the `type` selector (a mismatch is ResourceNotFound).
+    async fn gate(&self, st: &AppState) -> Result<()> {
+        gate_write(st, &self.tenant, &self.id, &self.params, &self.ctx).await
+    }
+
+    /// Decodes the body as an entity fragment (attributes, types, scope).
+    fn attributes(&self, mode: Mode) -> Result<decode::EntityInput> {
+        decode::entity(&self.json, &Ctx(&self.ctx), mode, false, Timestamp::now())
+    }
+
+    /// Decodes the body as a whole entity, whose id (if given) must be the path's.
+    fn entity(&self, mode: Mode) -> Result<decode::EntityInput> {
+        let input = self.attributes(mode)?;
+        if input.id.as_ref().is_some_and(|i| *i != self.id) {
+            return Err(NgsiError::bad_data(
+                "the body's id differs from the id in the path",
+            ));
+        }
+        Ok(input)
+    }
+
+    /// The attribute named in the path; `scope`, `type` and `id` are not attributes.
+    fn attribute(&self, raw: &str, what: &str) -> Result<Iri> {
+        if matches!(raw, "scope" | "type" | "id") {
+            return Err(NgsiError::bad_data(format!(
+                "'{raw}' is not an attribute and cannot be {what}"
+            )));
+        }
+        attr_name(&self.ctx, raw)
+    }
+}
+
 /// PUT /entities/{id}
 pub async fn replace(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let input = decode::entity(&b.json, &Ctx(&ctx), Mode::Full, false, Timestamp::now())?;
-    if input.id.as_ref().is_some_and(|i| *i != id) {
-        return Err(NgsiError::bad_data("the body's id differs from the id in the path").into());
-    }
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::Json).await?;
+    let input = w.entity(Mode::Full)?;
     if input.types.is_empty() {
         return Err(NgsiError::bad_data("a replacement entity needs a type").into());
     }
-    st.broker.replace_entity(&tenant, &id, input).await?;
+    st.broker.replace_entity(&w.tenant, &w.id, input).await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
 
@@ -717,18 +782,13 @@ pub async fn replace(
 pub async fn merge(
     State(st): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let input = decode::entity(&b.json, &Ctx(&ctx), Mode::Merge, false, Timestamp::now())?;
-    if input.id.as_ref().is_some_and(|i| *i != id) {
-        return Err(NgsiError::bad_data("the body's id differs from the id in the path").into());
-    }
-    st.broker.merge_entity(&tenant, &id, input).await?;
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::MergePatch).await?;
+    let input = w.entity(Mode::Merge)?;
+    st.broker.merge_entity(&w.tenant, &w.id, input).await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
 
@@ -740,19 +800,15 @@ pub async fn append(
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let p = Params::parse(q.as_deref())?;
-    let no_overwrite = p.has_option("noOverwrite");
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Full, Timestamp::now())?;
-    gate_write(&st, &tenant, &id, &p, &ctx).await?;
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::Json).await?;
+    let no_overwrite = w.params.has_option("noOverwrite");
+    let input = w.attributes(Mode::Full)?;
+    w.gate(&st).await?;
     let out = st
         .broker
-        .append_attrs(&tenant, &id, input, no_overwrite)
+        .append_attrs(&w.tenant, &w.id, input, no_overwrite)
         .await?;
-    Ok(update_reply(out, &ctx))
+    Ok(update_reply(out, &w.ctx))
 }
 
 /// PATCH /entities/{id}/attrs (update)
@@ -763,18 +819,14 @@ pub async fn update(
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let p = Params::parse(q.as_deref())?;
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let input = decode::attributes(&b.json, &Ctx(&ctx), Mode::Partial, Timestamp::now())?;
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::Json).await?;
+    let input = w.attributes(Mode::Partial)?;
     if input.attrs.is_empty() && input.types.is_empty() && input.scope.is_none() {
         return Err(NgsiError::bad_data("no attributes to update").into());
     }
-    gate_write(&st, &tenant, &id, &p, &ctx).await?;
-    let out = st.broker.update_attrs(&tenant, &id, input).await?;
-    Ok(update_reply(out, &ctx))
+    w.gate(&st).await?;
+    let out = st.broker.update_attrs(&w.tenant, &w.id, input).await?;
+    Ok(update_reply(out, &w.ctx))
 }
 
 /// 204 when everything was written, else 207 with an UpdateResult.
@@ -804,27 +856,18 @@ pub async fn partial_update(
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let p = Params::parse(q.as_deref())?;
-    let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    if matches!(attr.as_str(), "scope" | "type" | "id") {
-        return Err(NgsiError::bad_data(format!(
-            "'{attr}' is not an attribute and cannot be partially updated"
-        ))
-        .into());
-    }
-    let name = attr_name(&ctx, &attr)?;
-    gate_write(&st, &tenant, &id, &p, &ctx).await?;
-    let mut json = b.json;
-    if let Value::Object(m) = &mut json {
-        m.remove("@context");
-    }
-    let inst =
-        decode::attribute_instances(&json, &Ctx(&ctx), Mode::Partial, Timestamp::now(), &attr)?;
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::MergePatch).await?;
+    let name = w.attribute(&attr, "partially updated")?;
+    w.gate(&st).await?;
+    let inst = decode::attribute_instances(
+        &w.json,
+        &Ctx(&w.ctx),
+        Mode::Partial,
+        Timestamp::now(),
+        &attr,
+    )?;
     st.broker
-        .partial_update_attr(&tenant, &id, &name, inst)
+        .partial_update_attr(&w.tenant, &w.id, &name, inst)
         .await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
@@ -833,26 +876,17 @@ pub async fn partial_update(
 pub async fn replace_attr(
     State(st): State<AppState>,
     Path((id, attr)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    let tenant = req::existing_tenant(&st, &h).await?;
-    let id = entity_id(&id)?;
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
-    let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
-    let name = attr_name(&ctx, &attr)?;
-    let mut json = b.json;
-    if let Value::Object(m) = &mut json {
-        m.remove("@context");
-    }
-    if attr == "scope" || attr == "type" || attr == "id" {
-        return Err(NgsiError::bad_data(format!(
-            "'{attr}' is not an attribute and cannot be replaced"
-        ))
-        .into());
-    }
-    let inst = decode::attribute_instances(&json, &Ctx(&ctx), Mode::Full, Timestamp::now(), &attr)?;
-    st.broker.replace_attr(&tenant, &id, &name, inst).await?;
+    let w = EntityWrite::new(&st, &h, &id, q.as_deref(), &bytes, BodyKind::Json).await?;
+    let name = w.attribute(&attr, "replaced")?;
+    let inst =
+        decode::attribute_instances(&w.json, &Ctx(&w.ctx), Mode::Full, Timestamp::now(), &attr)?;
+    st.broker
+        .replace_attr(&w.tenant, &w.id, &name, inst)
+        .await?;
     Ok(req::empty(StatusCode::NO_CONTENT))
 }
 
