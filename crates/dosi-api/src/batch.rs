@@ -137,11 +137,7 @@ fn batch_reply(
 /// POST /entityOperations/create
 pub async fn create(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> ApiResult<Response> {
     let (tenant, inputs, errs) = decode_batch(&st, &h, &bytes, Mode::Full, true).await?;
-    let out = if inputs.is_empty() {
-        BatchOutcome::default()
-    } else {
-        st.broker.batch_create(&tenant, inputs).await?
-    };
+    let out = st.broker.batch_create(&tenant, inputs).await?;
     Ok(batch_reply(out, errs, true))
 }
 
@@ -158,11 +154,7 @@ pub async fn upsert(
         return Err(NgsiError::bad_data("options update and replace exclude each other").into());
     }
     let (tenant, inputs, errs) = decode_batch(&st, &h, &bytes, Mode::Full, true).await?;
-    let out = if inputs.is_empty() {
-        BatchOutcome::default()
-    } else {
-        st.broker.batch_upsert(&tenant, inputs, update).await?
-    };
+    let out = st.broker.batch_upsert(&tenant, inputs, update).await?;
     // 201 with the created ids when some were created, 204 when all existed.
     if errs.is_empty() && out.errors.is_empty() {
         if out.created.is_empty() {
@@ -188,24 +180,17 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref())?;
     let (tenant, inputs, errs) = decode_batch(&st, &h, &bytes, Mode::Full, false).await?;
-    let out = if inputs.is_empty() {
-        BatchOutcome::default()
-    } else {
-        st.broker
-            .batch_update(&tenant, inputs, p.has_option("noOverwrite"))
-            .await?
-    };
+    let out = st
+        .broker
+        .batch_update(&tenant, inputs, p.has_option("noOverwrite"))
+        .await?;
     Ok(batch_reply(out, errs, false))
 }
 
 /// POST /entityOperations/merge
 pub async fn merge(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> ApiResult<Response> {
     let (tenant, inputs, errs) = decode_batch(&st, &h, &bytes, Mode::Merge, false).await?;
-    let out = if inputs.is_empty() {
-        BatchOutcome::default()
-    } else {
-        st.broker.batch_merge(&tenant, inputs).await?
-    };
+    let out = st.broker.batch_merge(&tenant, inputs).await?;
     Ok(batch_reply(out, errs, false))
 }
 
@@ -230,11 +215,7 @@ pub async fn delete(State(st): State<AppState>, h: HeaderMap, bytes: Bytes) -> A
             None => return Err(NgsiError::bad_data(format!("{i} is not an entity id")).into()),
         }
     }
-    let out = if ids.is_empty() {
-        BatchOutcome::default()
-    } else {
-        st.broker.batch_delete(&tenant, ids).await?
-    };
+    let out = st.broker.batch_delete(&tenant, ids).await?;
     Ok(batch_reply(out, errs, false))
 }
 

@@ -481,15 +481,8 @@ impl Broker {
             Some(old) => {
                 let now = tx.now();
                 let e = if update {
+                    // append_into also adds the types and replaces the scope.
                     let mut e = Entity::clone(&old);
-                    for t in &input.types {
-                        if !e.types.contains(t) {
-                            e.types.push(t.clone());
-                        }
-                    }
-                    if let Some(s) = &input.scope {
-                        e.scope.clone_from(s);
-                    }
                     append_into(&mut e, input, false, now);
                     e.modified_at = now;
                     e
