@@ -17,4 +17,4 @@ pub mod ops;
 mod write;
 
 pub use ops::{BatchOutcome, Purge, UpdateOutcome};
-pub use write::{Broker, Txn};
+pub use write::{Broker, CommitHook, Txn};

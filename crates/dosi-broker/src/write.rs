@@ -10,11 +10,22 @@ use dosi_store::{Change, Page, QueryResult, Store, StoreError};
 
 use crate::locks::LockTable;
 
+/// Work that must be durable before a write is acknowledged, done right
+/// after the commit with the entity locks still held (so it sees the changes
+/// of each entity in commit order). The notifier's outbox is one.
+#[async_trait::async_trait]
+pub trait CommitHook: Send + Sync {
+    /// Called with the committed `events` (already sequenced). An error fails
+    /// the write's answer; the commit itself stands.
+    async fn committed(&self, events: &[ChangeEvent]) -> Result<()>;
+}
+
 /// The broker: store + bus + locks. Cheap to share (`Arc`).
 pub struct Broker {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     locks: LockTable,
+    hooks: parking_lot::RwLock<Vec<Arc<dyn CommitHook>>>,
 }
 
 /// The entities one write may read and change, loaded under their locks.
@@ -71,7 +82,13 @@ impl Broker {
             store,
             bus,
             locks: LockTable::new(),
+            hooks: parking_lot::RwLock::new(Vec::new()),
         }
+    }
+
+    /// Adds a hook run after every commit, before the write is acknowledged.
+    pub fn add_hook(&self, hook: Arc<dyn CommitHook>) {
+        self.hooks.write().push(hook);
     }
 
     /// The store (reads go straight to it).
@@ -85,7 +102,8 @@ impl Broker {
     }
 
     /// The one write path: locks `ids`, loads them, runs `f`, commits what `f`
-    /// changed durably and atomically, then publishes the change events.
+    /// changed durably and atomically, runs the commit hooks (e.g. the
+    /// notification outbox), then publishes the change events.
     /// If `f` fails nothing is written.
     pub async fn write<T>(
         &self,
@@ -145,9 +163,17 @@ impl Broker {
         for e in &mut events {
             e.seq = self.bus.next_seq();
         }
-        self.bus.publish(events);
         metrics::counter!("dosi_broker_entity_changes_total").increment(n);
-        Ok(out)
+        let hooks = self.hooks.read().clone();
+        let mut hooked = Ok(());
+        for h in hooks {
+            if let Err(e) = h.committed(&events).await {
+                tracing::error!(error = %e.detail, "a commit hook failed after a durable commit");
+                hooked = Err(e);
+            }
+        }
+        self.bus.publish(events);
+        hooked.map(|()| out)
     }
 
     /// Reads one entity.
