@@ -3,16 +3,26 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use dosi_broker::codec::encode;
 use dosi_broker::{Broker, CommitHook};
 use dosi_bus::ChangeEvent;
+use dosi_ngsi::model::Iri;
+use dosi_ngsi::query::EntityFilter;
 use dosi_ngsi::{ErrorKind, NgsiError, Result, TenantId, Timestamp};
+use dosi_store::Page;
 use indexmap::IndexMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use serde_json::{Map, Value};
 
-use crate::model::{DeliveryStats, StoredSubscription, Subscription};
+use crate::deliver::{Dispatcher, HttpTransport, Observer, Outcome, Outgoing, Transport};
+use crate::matcher;
+use crate::model::{BodyType, DeliveryStats, Status, StoredSubscription, Subscription, Trigger};
+use crate::outbox::{DeadLetter, Outbox};
 use crate::ContextResolver;
 
 /// The store meta namespace subscriptions are kept in.
@@ -76,21 +86,141 @@ pub struct SubscriptionView {
 struct Entry {
     sub: Arc<Subscription>,
     stored: StoredSubscription,
-    stats: DeliveryStats,
+    stats: Arc<Mutex<DeliveryStats>>,
 }
 
-/// The subscriptions of all tenants, in creation order per tenant.
+impl Entry {
+    fn new(sub: Subscription, stored: StoredSubscription) -> Self {
+        Self {
+            sub: Arc::new(sub),
+            stored,
+            stats: Arc::default(),
+        }
+    }
+}
+
+/// The subscriptions of all tenants, in creation order per tenant, and the
+/// per-tenant index the commit hook matches with.
 #[derive(Default)]
 struct Registry {
     tenants: HashMap<TenantId, IndexMap<String, Entry>>,
+    index: HashMap<TenantId, Arc<TenantIndex>>,
+}
+
+/// Change-driven subscriptions of one tenant, by the entity types they
+/// select (those whose every selector is a plain list of types), and the rest.
+#[derive(Default)]
+struct TenantIndex {
+    by_type: HashMap<Iri, Vec<Arc<Subscription>>>,
+    other: Vec<Arc<Subscription>>,
+}
+
+impl Registry {
+    fn reindex(&mut self, tenant: &TenantId) {
+        let mut idx = TenantIndex::default();
+        for e in self
+            .tenants
+            .get(tenant)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            let sub = &e.sub;
+            if sub.time_interval.is_some() {
+                continue;
+            }
+            let simple: Option<Vec<&str>> = if sub.entities.is_empty() {
+                None
+            } else {
+                sub.entities
+                    .iter()
+                    .map(|s| s.types.simple_any_of())
+                    .collect::<Option<Vec<Vec<&str>>>>()
+                    .map(|v| v.into_iter().flatten().collect())
+            };
+            match simple {
+                Some(types) => {
+                    let mut seen = std::collections::HashSet::new();
+                    for t in types {
+                        if seen.insert(t) {
+                            idx.by_type
+                                .entry(Iri::from(t))
+                                .or_default()
+                                .push(sub.clone());
+                        }
+                    }
+                }
+                None => idx.other.push(sub.clone()),
+            }
+        }
+        self.index.insert(tenant.clone(), Arc::new(idx));
+    }
 }
 
 /// Subscriptions and their notifications. Share as `Arc`.
 pub struct Notifier {
     broker: Arc<Broker>,
     registry: RwLock<Registry>,
-    #[allow(dead_code)]
     config: NotifierConfig,
+    outbox: Arc<Outbox>,
+    dispatcher: Arc<Dispatcher>,
+    /// When each throttled subscription last notified.
+    throttle: Mutex<HashMap<(TenantId, String), Instant>>,
+    /// When each periodic subscription notifies next.
+    periodic: Mutex<HashMap<(TenantId, String), Instant>>,
+}
+
+/// The notifier as the dispatcher sees it (weak: the notifier owns the dispatcher).
+struct Stats(Weak<Notifier>);
+
+impl Observer for Stats {
+    fn alive(&self, tenant: &str, subscription: &str) -> bool {
+        let Some(n) = self.0.upgrade() else {
+            return true;
+        };
+        let Some(t) = tenant_of(tenant) else {
+            return false;
+        };
+        let reg = n.registry.read();
+        reg.tenants
+            .get(&t)
+            .is_some_and(|m| m.contains_key(subscription))
+    }
+    fn outcome(&self, tenant: &str, subscription: &str, outcome: &Outcome) {
+        let Some(n) = self.0.upgrade() else { return };
+        let Some(t) = tenant_of(tenant) else {
+            return;
+        };
+        let stats = {
+            let reg = n.registry.read();
+            match reg.tenants.get(&t).and_then(|m| m.get(subscription)) {
+                Some(e) => e.stats.clone(),
+                None => return,
+            }
+        };
+        let now = Timestamp::now();
+        let mut s = stats.lock();
+        match outcome {
+            Outcome::Sent { .. } => {
+                s.times_sent += 1;
+                s.last_notification = Some(now);
+                s.last_success = Some(now);
+            }
+            Outcome::Failed { .. } => {
+                s.times_failed += 1;
+                s.last_notification = Some(now);
+                s.last_failure = Some(now);
+            }
+            Outcome::Dead { .. } => {}
+        }
+    }
+}
+
+fn tenant_of(s: &str) -> Option<TenantId> {
+    if s.is_empty() {
+        Some(TenantId::default_tenant())
+    } else {
+        TenantId::parse(s).ok()
+    }
 }
 
 fn meta_key(tenant: &TenantId, id: &str) -> String {
@@ -131,7 +261,7 @@ impl Notifier {
                             Entry {
                                 sub: Arc::new(sub),
                                 stored: st,
-                                stats: DeliveryStats::default(),
+                                stats: Arc::default(),
                             },
                         );
                 }
@@ -140,16 +270,80 @@ impl Notifier {
                 }
             }
         }
-        for subs in registry.tenants.values_mut() {
-            subs.sort_by(|_, a, _, b| a.stored.created_at.cmp(&b.stored.created_at));
+        let tenants: Vec<TenantId> = registry.tenants.keys().cloned().collect();
+        for t in &tenants {
+            if let Some(subs) = registry.tenants.get_mut(t) {
+                subs.sort_by(|_, a, _, b| a.stored.created_at.cmp(&b.stored.created_at));
+            }
+            registry.reindex(t);
         }
-        let n = Arc::new(Notifier {
-            broker: broker.clone(),
-            registry: RwLock::new(registry),
-            config,
+        let dir = config.outbox_dir.clone();
+        let fsync = config.fsync;
+        let (outbox, recovered) = tokio::task::spawn_blocking(move || Outbox::open(&dir, fsync))
+            .await
+            .map_err(NgsiError::internal)?
+            .map_err(NgsiError::internal)?;
+        let outbox = Arc::new(outbox);
+        let pending = recovered.pending;
+        let dead = recovered.dead;
+        metrics::gauge!("dosi_notifications_dead_letters").set(dead.len() as f64);
+        let n = Arc::new_cyclic(|me: &Weak<Notifier>| {
+            let http: Arc<dyn Transport> = Arc::new(HttpTransport::new());
+            let mqtt: Arc<dyn Transport> = Arc::new(crate::mqtt::MqttTransport::new());
+            let transports = HashMap::from([
+                ("http", http.clone()),
+                ("https", http),
+                ("mqtt", mqtt.clone()),
+                ("mqtts", mqtt),
+            ]);
+            let dispatcher = Dispatcher::new(
+                transports,
+                outbox.clone(),
+                Arc::new(Stats(me.clone())),
+                config.clone(),
+                dead,
+            );
+            Notifier {
+                broker: broker.clone(),
+                registry: RwLock::new(registry),
+                config,
+                outbox,
+                dispatcher,
+                throttle: Mutex::new(HashMap::new()),
+                periodic: Mutex::new(HashMap::new()),
+            }
         });
+        if !pending.is_empty() {
+            tracing::info!(
+                count = pending.len(),
+                "delivering notifications pending from before the restart"
+            );
+        }
+        n.dispatcher.enqueue(pending);
         broker.add_hook(n.clone());
+        let weak = Arc::downgrade(&n);
+        tokio::spawn(periodic_loop(weak));
         Ok(n)
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dispatcher.dead_letters()
+    }
+
+    /// Sends dead letter `nid` again; `None` if there is no such dead letter.
+    pub async fn retry_dead_letter(&self, nid: u64) -> Option<()> {
+        self.dispatcher.retry_dead(nid).await
+    }
+
+    /// Drops dead letter `nid`; `None` if there is no such dead letter.
+    pub fn discard_dead_letter(&self, nid: u64) -> Option<DeadLetter> {
+        self.dispatcher.discard_dead(nid)
+    }
+
+    /// Makes the outbox durable and stops its writer (graceful shutdown).
+    pub async fn close(&self) {
+        self.outbox.close().await;
     }
 
     /// Adds a new subscription; `AlreadyExists` if its id is taken in its tenant.
@@ -161,15 +355,13 @@ impl Notifier {
             ));
         }
         self.persist(&sub.tenant, &sub.id, Some(&stored)).await?;
+        let tenant = sub.tenant.clone();
         let mut reg = self.registry.write();
-        reg.tenants.entry(sub.tenant.clone()).or_default().insert(
-            sub.id.clone(),
-            Entry {
-                sub: Arc::new(sub),
-                stored,
-                stats: DeliveryStats::default(),
-            },
-        );
+        reg.tenants
+            .entry(tenant.clone())
+            .or_default()
+            .insert(sub.id.clone(), Entry::new(sub, stored));
+        reg.reindex(&tenant);
         Ok(())
     }
 
@@ -180,24 +372,22 @@ impl Notifier {
             return Err(not_found(&sub.id));
         }
         self.persist(&sub.tenant, &sub.id, Some(&stored)).await?;
+        let tenant = sub.tenant.clone();
+        self.periodic
+            .lock()
+            .remove(&(tenant.clone(), sub.id.clone()));
         let mut reg = self.registry.write();
-        let subs = reg.tenants.entry(sub.tenant.clone()).or_default();
+        let subs = reg.tenants.entry(tenant.clone()).or_default();
         match subs.get_mut(&sub.id) {
             Some(e) => {
                 e.sub = Arc::new(sub);
                 e.stored = stored;
             }
             None => {
-                subs.insert(
-                    sub.id.clone(),
-                    Entry {
-                        sub: Arc::new(sub),
-                        stored,
-                        stats: DeliveryStats::default(),
-                    },
-                );
+                subs.insert(sub.id.clone(), Entry::new(sub, stored));
             }
         }
+        reg.reindex(&tenant);
         Ok(())
     }
 
@@ -208,9 +398,14 @@ impl Notifier {
             return Err(not_found(id));
         }
         self.persist(tenant, id, None).await?;
-        if let Some(subs) = self.registry.write().tenants.get_mut(tenant) {
+        let mut reg = self.registry.write();
+        if let Some(subs) = reg.tenants.get_mut(tenant) {
             subs.shift_remove(id);
         }
+        reg.reindex(tenant);
+        let key = (tenant.clone(), id.to_string());
+        self.throttle.lock().remove(&key);
+        self.periodic.lock().remove(&key);
         Ok(())
     }
 
@@ -256,7 +451,7 @@ fn view(e: &Entry) -> SubscriptionView {
     SubscriptionView {
         sub: e.sub.clone(),
         stored: e.stored.clone(),
-        stats: e.stats.clone(),
+        stats: e.stats.lock().clone(),
     }
 }
 
@@ -275,8 +470,281 @@ async fn load_one(st: &StoredSubscription, resolver: &dyn ContextResolver) -> Re
 
 #[async_trait]
 impl CommitHook for Notifier {
-    async fn committed(&self, _events: &[ChangeEvent]) -> Result<()> {
-        let _ = Timestamp::now();
+    /// Matches the committed changes against the tenant's subscriptions and
+    /// makes the notifications durable in the outbox before the write is
+    /// acknowledged; then hands them to delivery.
+    async fn committed(&self, events: &[ChangeEvent]) -> Result<()> {
+        let Some(first) = events.first() else {
+            return Ok(());
+        };
+        let index = self.registry.read().index.get(&first.tenant).cloned();
+        let Some(index) = index else { return Ok(()) };
+        if index.by_type.is_empty() && index.other.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let mut out = Vec::new();
+        for ev in events {
+            let Some(subject) = ev.after.as_deref().or(ev.before.as_deref()) else {
+                continue;
+            };
+            let mut seen: Vec<*const Subscription> = Vec::new();
+            let candidates = subject
+                .types
+                .iter()
+                .filter_map(|t| index.by_type.get(t))
+                .flatten()
+                .chain(index.other.iter());
+            for sub in candidates {
+                let p = Arc::as_ptr(sub);
+                if seen.contains(&p) {
+                    continue;
+                }
+                seen.push(p);
+                if sub.status(now) != Status::Active {
+                    continue;
+                }
+                let Some((trigger, changes)) = matcher::trigger(sub, ev) else {
+                    continue;
+                };
+                if !self.throttle_passes(sub) {
+                    metrics::counter!("dosi_notifications_throttled_total").increment(1);
+                    continue;
+                }
+                let data = matcher::render(sub, ev, trigger, &changes, now);
+                out.push(outgoing(sub, vec![data], Some(trigger), now, &self.config));
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let n = out.len();
+        let pending = self.outbox.append(out).await.map_err(NgsiError::internal)?;
+        metrics::counter!("dosi_notifications_enqueued_total").increment(n as u64);
+        self.dispatcher.enqueue(pending);
         Ok(())
     }
+}
+
+impl Notifier {
+    /// True if `sub` may notify now (no `throttling`, or the last
+    /// notification is at least `throttling` seconds old); records it.
+    fn throttle_passes(&self, sub: &Subscription) -> bool {
+        let Some(secs) = sub.throttling else {
+            return true;
+        };
+        let key = (sub.tenant.clone(), sub.id.clone());
+        let mut t = self.throttle.lock();
+        let now = Instant::now();
+        match t.get(&key) {
+            Some(last) if now.duration_since(*last) < Duration::from_secs_f64(secs) => false,
+            _ => {
+                t.insert(key, now);
+                true
+            }
+        }
+    }
+
+    /// Sends the periodic notifications that are due.
+    async fn tick_periodic(&self) {
+        let now_i = Instant::now();
+        let subs: Vec<Arc<Subscription>> = {
+            let reg = self.registry.read();
+            reg.tenants
+                .values()
+                .flat_map(|m| m.values())
+                .filter(|e| e.sub.time_interval.is_some())
+                .map(|e| e.sub.clone())
+                .collect()
+        };
+        let now = Timestamp::now();
+        for sub in subs {
+            let Some(secs) = sub.time_interval else {
+                continue;
+            };
+            let key = (sub.tenant.clone(), sub.id.clone());
+            {
+                let mut due = self.periodic.lock();
+                let next = due.entry(key.clone()).or_insert(now_i);
+                if *next > now_i {
+                    continue;
+                }
+                *next = now_i + Duration::from_secs_f64(secs.max(0.001));
+            }
+            if sub.status(now) != Status::Active {
+                continue;
+            }
+            match self.current_entities(&sub).await {
+                Ok(data) if !data.is_empty() => {
+                    let o = outgoing(&sub, data, None, now, &self.config);
+                    match self.outbox.append(vec![o]).await {
+                        Ok(p) => self.dispatcher.enqueue(p),
+                        Err(e) => {
+                            tracing::error!(subscription = %sub.id, error = %e, "periodic notification not queued")
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(subscription = %sub.id, error = %e.detail, "periodic query failed")
+                }
+            }
+        }
+    }
+
+    /// The entities a periodic subscription reports, rendered.
+    async fn current_entities(&self, sub: &Subscription) -> Result<Vec<Value>> {
+        let selectors: Vec<EntityFilter> = if sub.entities.is_empty() {
+            vec![EntityFilter::default()]
+        } else {
+            sub.entities
+                .iter()
+                .map(|s| EntityFilter {
+                    ids: s.id.iter().cloned().collect(),
+                    id_pattern: s.id_pattern.clone(),
+                    types: Some(s.types.clone()),
+                    ..EntityFilter::default()
+                })
+                .collect()
+        };
+        let terms = matcher::SubTerms(&sub.active);
+        let o = matcher::encode_options(sub);
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for mut f in selectors {
+            f.q = sub.q.clone();
+            f.scope_q = sub.scope_q.clone();
+            f.geo_q = sub.geo_q.clone();
+            let r = self
+                .broker
+                .query(
+                    &sub.tenant,
+                    &f,
+                    Page {
+                        offset: 0,
+                        limit: 10_000,
+                        count: false,
+                    },
+                )
+                .await?;
+            for e in r.entities {
+                if seen.insert(e.id.clone()) {
+                    out.push(encode::entity(&e, &terms, &o));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn periodic_loop(me: Weak<Notifier>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(n) = me.upgrade() else { return };
+        n.tick_periodic().await;
+    }
+}
+
+/// The link to a subscription's @context for the `Link` header (and the
+/// `@context` member of JSON-LD bodies).
+fn context_ref(sub: &Subscription) -> Value {
+    if let Some(u) = &sub.jsonld_context {
+        return Value::String(u.clone());
+    }
+    match &sub.context {
+        Some(c) => c.clone(),
+        None => Value::String(dosi_jsonld::CORE_CONTEXT_URL.to_string()),
+    }
+}
+
+/// Builds a notification of `sub` carrying `data`.
+fn outgoing(
+    sub: &Subscription,
+    data: Vec<Value>,
+    trigger: Option<Trigger>,
+    now: Timestamp,
+    cfg: &NotifierConfig,
+) -> Outgoing {
+    let ep = &sub.notification.endpoint;
+    let id = format!("urn:ngsi-ld:Notification:{}", uuid::Uuid::new_v4());
+    let mut body = Map::new();
+    body.insert("id".into(), Value::String(id.clone()));
+    body.insert("type".into(), Value::String("Notification".into()));
+    body.insert("subscriptionId".into(), Value::String(sub.id.clone()));
+    body.insert("notifiedAt".into(), Value::String(now.to_iso()));
+    let ctx = context_ref(sub);
+    let data = match ep.accept {
+        BodyType::GeoJson => geojson(sub, data),
+        _ => Value::Array(data),
+    };
+    body.insert("data".into(), data);
+    if let Some(t) = trigger {
+        body.insert("triggerReason".into(), Value::String(t.name().into()));
+    }
+    let mut headers = vec![(
+        "Content-Type".to_string(),
+        ep.accept.media_type().to_string(),
+    )];
+    match ep.accept {
+        BodyType::JsonLd => {
+            body.insert("@context".into(), ctx);
+        }
+        _ => {
+            let url = match &ctx {
+                Value::String(u) => u.clone(),
+                _ => dosi_jsonld::CORE_CONTEXT_URL.to_string(),
+            };
+            headers.push((
+                "Link".into(),
+                format!(
+                    "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+                ),
+            ));
+        }
+    }
+    if !sub.tenant.is_default() {
+        headers.push(("NGSILD-Tenant".into(), sub.tenant.as_str().to_string()));
+    }
+    headers.extend(ep.receiver_info.iter().cloned());
+    let body = serde_json::to_vec(&Value::Object(body)).unwrap_or_default();
+    Outgoing {
+        notification_id: id,
+        subscription_id: sub.id.clone(),
+        tenant: sub.tenant.as_str().to_string(),
+        uri: ep.uri.to_string(),
+        headers,
+        notifier_info: ep.notifier_info.clone(),
+        body: Bytes::from(body),
+        timeout_ms: ep.timeout_ms.unwrap_or(cfg.timeout_ms),
+    }
+}
+
+/// `data` as a GeoJSON FeatureCollection (accept `application/geo+json`),
+/// geometry from `location`.
+fn geojson(sub: &Subscription, data: Vec<Value>) -> Value {
+    let terms = matcher::SubTerms(&sub.active);
+    let loc = dosi_broker::codec::Terms::compact(&terms, dosi_ngsi::model::core_iri::LOCATION);
+    let features = data
+        .into_iter()
+        .map(|mut e| {
+            let id = e.get("id").cloned().unwrap_or(Value::Null);
+            let geometry = match e.get(&loc) {
+                Some(Value::Object(a)) if a.contains_key("value") => a["value"].clone(),
+                Some(v @ Value::Object(_)) => v.clone(),
+                _ => Value::Null,
+            };
+            if let Value::Object(m) = &mut e {
+                m.remove("id");
+            }
+            let mut f = Map::new();
+            f.insert("id".into(), id);
+            f.insert("type".into(), Value::String("Feature".into()));
+            f.insert("geometry".into(), geometry);
+            f.insert("properties".into(), e);
+            Value::Object(f)
+        })
+        .collect();
+    encode::feature_collection(features)
 }

@@ -16,6 +16,7 @@
 
 pub mod deliver;
 pub mod engine;
+pub mod matcher;
 pub mod model;
 pub mod mqtt;
 pub mod outbox;

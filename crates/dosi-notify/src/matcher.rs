@@ -1,0 +1,312 @@
+//! Does a committed change concern a subscription, for which trigger, and
+//! what entity does the notification carry (clause 5.8.6 / 4.15)?
+
+use std::collections::{BTreeSet, HashSet};
+
+use dosi_broker::codec::encode::{self, EncodeOptions, Format};
+use dosi_broker::codec::Terms;
+use dosi_bus::{ChangeEvent, ChangeKind};
+use dosi_jsonld::ActiveContext;
+use dosi_ngsi::model::Iri;
+use dosi_ngsi::{AttrKind, Attribute, Entity, Timestamp};
+use serde_json::{Map, Value};
+
+use crate::model::{Subscription, Trigger};
+
+/// The NGSI-LD null marker of deleted attributes.
+pub const NGSI_NULL: &str = "urn:ngsi-ld:null";
+
+/// Terms over a subscription's active context.
+pub struct SubTerms<'a>(pub &'a ActiveContext);
+
+impl Terms for SubTerms<'_> {
+    fn expand(&self, term: &str) -> String {
+        self.0.expand_term(term)
+    }
+    fn compact(&self, iri: &str) -> String {
+        self.0.compact_iri(iri)
+    }
+}
+
+/// Attribute names created, updated and deleted by one change.
+#[derive(Debug, Default)]
+pub struct AttrChanges {
+    /// Names present after and not before.
+    pub created: BTreeSet<Iri>,
+    /// Names present in both whose instances changed (or were rewritten).
+    pub updated: BTreeSet<Iri>,
+    /// Names present before and not after.
+    pub deleted: BTreeSet<Iri>,
+}
+
+impl AttrChanges {
+    /// Compares the states before and after a change.
+    pub fn between(before: Option<&Entity>, after: Option<&Entity>) -> Self {
+        let mut c = AttrChanges::default();
+        let empty = Default::default();
+        let b = before.map_or(&empty, |e| &e.attrs);
+        let a = after.map_or(&empty, |e| &e.attrs);
+        for (name, inst) in a {
+            match b.get(name) {
+                None => {
+                    c.created.insert(name.clone());
+                }
+                Some(old) if old != inst => {
+                    c.updated.insert(name.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        for name in b.keys() {
+            if !a.contains_key(name) {
+                c.deleted.insert(name.clone());
+            }
+        }
+        c
+    }
+    fn retain(&mut self, watched: &[Iri]) {
+        let keep = |n: &Iri| watched.iter().any(|w| w == n);
+        self.created.retain(keep);
+        self.updated.retain(keep);
+        self.deleted.retain(keep);
+    }
+    fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// True if the entity is one the subscription's `entities` select.
+pub fn selects(sub: &Subscription, e: &Entity) -> bool {
+    sub.entities.is_empty()
+        || sub.entities.iter().any(|s| {
+            s.id.as_ref().is_none_or(|id| *id == e.id)
+                && s.id_pattern
+                    .as_ref()
+                    .is_none_or(|p| p.is_match(e.id.as_str()))
+                && s.types.matches(&e.types)
+        })
+}
+
+/// True if `e` passes the subscription's `q`, `scopeQ` and `geoQ`.
+pub fn passes_queries(sub: &Subscription, e: &Entity) -> bool {
+    sub.q.as_ref().is_none_or(|q| q.matches(e))
+        && sub.scope_q.as_ref().is_none_or(|s| s.matches(&e.scope))
+        && sub.geo_q.as_ref().is_none_or(|g| g.matches(e))
+}
+
+/// The trigger a change fires for `sub`, if any, and the attribute changes
+/// (restricted to the watched attributes) it is about.
+pub fn trigger(sub: &Subscription, ev: &ChangeEvent) -> Option<(Trigger, AttrChanges)> {
+    let subject = ev.after.as_deref().or(ev.before.as_deref())?;
+    if !selects(sub, subject) {
+        return None;
+    }
+    let mut ch = AttrChanges::between(ev.before.as_deref(), ev.after.as_deref());
+    if let Some(w) = &sub.watched {
+        ch.retain(w);
+    }
+    let watched_any = sub.watched.is_none();
+    let reason = match ev.kind {
+        ChangeKind::Created => {
+            if sub.wants(Trigger::EntityCreated) && (watched_any || !ch.created.is_empty()) {
+                Trigger::EntityCreated
+            } else if sub.wants(Trigger::AttributeCreated) && !ch.created.is_empty() {
+                Trigger::AttributeCreated
+            } else {
+                return None;
+            }
+        }
+        ChangeKind::Deleted => {
+            if sub.wants(Trigger::EntityDeleted) && (watched_any || !ch.deleted.is_empty()) {
+                Trigger::EntityDeleted
+            } else if sub.wants(Trigger::AttributeDeleted) && !ch.deleted.is_empty() {
+                Trigger::AttributeDeleted
+            } else {
+                return None;
+            }
+        }
+        ChangeKind::Updated => {
+            if sub.wants(Trigger::EntityUpdated) && !ch.is_empty() {
+                Trigger::EntityUpdated
+            } else if sub.wants(Trigger::AttributeCreated) && !ch.created.is_empty() {
+                Trigger::AttributeCreated
+            } else if sub.wants(Trigger::AttributeUpdated) && !ch.updated.is_empty() {
+                Trigger::AttributeUpdated
+            } else if sub.wants(Trigger::AttributeDeleted) && !ch.deleted.is_empty() {
+                Trigger::AttributeDeleted
+            } else {
+                return None;
+            }
+        }
+    };
+    // Queries are evaluated on the state the notification is about.
+    if !passes_queries(sub, subject) {
+        return None;
+    }
+    Some((reason, ch))
+}
+
+/// How the notification renders entities.
+pub fn encode_options(sub: &Subscription) -> EncodeOptions {
+    let n = &sub.notification;
+    EncodeOptions {
+        format: n.format,
+        sys_attrs: n.sys_attrs,
+        attrs: n
+            .attributes
+            .as_ref()
+            .map(|a| a.iter().map(|s| s.to_string()).collect::<HashSet<_>>()),
+        lang: sub.lang.clone(),
+        ..EncodeOptions::default()
+    }
+}
+
+/// The entity a notification for `trigger` carries, in the subscription's
+/// format, compacted with its context.
+pub fn render(
+    sub: &Subscription,
+    ev: &ChangeEvent,
+    trigger: Trigger,
+    ch: &AttrChanges,
+    now: Timestamp,
+) -> Value {
+    let terms = SubTerms(&sub.active);
+    let o = encode_options(sub);
+    let deleted_at = Value::String(now.to_iso());
+    let (Some(subject), after) = (
+        ev.after.as_deref().or(ev.before.as_deref()),
+        ev.after.as_deref(),
+    ) else {
+        return Value::Null;
+    };
+    if trigger == Trigger::EntityDeleted {
+        let mut m = Map::new();
+        m.insert("id".into(), Value::String(subject.id.to_string()));
+        m.insert("type".into(), encode::types(&subject.types, &terms));
+        m.insert("deletedAt".into(), deleted_at);
+        return Value::Object(m);
+    }
+    // The entity as it is now, with the deleted attributes shown as null.
+    let mut shown = match after {
+        Some(a) => a.clone(),
+        None => {
+            // attributeDeleted on a deleted entity: only the deleted attributes.
+            let mut e = subject.clone();
+            e.attrs.clear();
+            e
+        }
+    };
+    let before = ev.before.as_deref();
+    for name in &ch.deleted {
+        if let Some(old) = before.and_then(|b| b.attrs.get(name)) {
+            let nulls = old.iter().map(|a| null_of(a, now)).collect();
+            shown.attrs.insert(name.clone(), nulls);
+        }
+    }
+    let mut v = encode::entity(&shown, &terms, &o);
+    if let Value::Object(m) = &mut v {
+        if after.is_none() {
+            m.insert("deletedAt".into(), deleted_at.clone());
+        }
+        if o.format != Format::Simplified {
+            for name in &ch.deleted {
+                if let Some(Value::Object(a)) = m.get_mut(&terms.compact(name)) {
+                    a.insert("deletedAt".into(), deleted_at.clone());
+                }
+            }
+            if sub.notification.show_changes {
+                if let Some(b) = before {
+                    add_previous(m, b, ch, &terms, &o);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// A deleted attribute as notifications show it: its kind with the null value.
+fn null_of(a: &Attribute, now: Timestamp) -> Attribute {
+    let value = match a.kind {
+        AttrKind::LanguageProperty => {
+            let mut m = Map::new();
+            m.insert("@none".into(), Value::String(NGSI_NULL.into()));
+            Value::Object(m)
+        }
+        AttrKind::ListProperty | AttrKind::ListRelationship => {
+            Value::Array(vec![Value::String(NGSI_NULL.into())])
+        }
+        _ => Value::String(NGSI_NULL.into()),
+    };
+    Attribute {
+        kind: a.kind,
+        value,
+        dataset_id: a.dataset_id.clone(),
+        observed_at: None,
+        unit_code: None,
+        object_type: None,
+        lang: None,
+        created_at: a.created_at,
+        modified_at: now,
+        sub: Default::default(),
+    }
+}
+
+/// `showChanges`: `previousValue` (`previousObject`, …) on updated and deleted
+/// attributes, from the state before the change.
+fn add_previous(
+    m: &mut Map<String, Value>,
+    before: &Entity,
+    ch: &AttrChanges,
+    terms: &dyn Terms,
+    o: &EncodeOptions,
+) {
+    for name in ch.updated.iter().chain(ch.deleted.iter()) {
+        let Some(old) = before.attrs.get(name) else {
+            continue;
+        };
+        let key = terms.compact(name);
+        let Some(slot) = m.get_mut(&key) else {
+            continue;
+        };
+        let apply = |target: &mut Map<String, Value>, old: &Attribute| {
+            let rendered = encode::attribute(
+                old,
+                terms,
+                &EncodeOptions {
+                    format: Format::Normalized,
+                    lang: o.lang.clone(),
+                    ..EncodeOptions::default()
+                },
+            );
+            let vkey = old.kind.value_key();
+            if let Some(prev) = rendered.get(vkey) {
+                let mut k = String::from("previous");
+                let mut cs = vkey.chars();
+                if let Some(f) = cs.next() {
+                    k.extend(f.to_uppercase());
+                    k.push_str(cs.as_str());
+                }
+                target.insert(k, prev.clone());
+            }
+        };
+        match slot {
+            Value::Object(target) => {
+                let ds = target.get("datasetId").and_then(Value::as_str);
+                if let Some(prev) = old.iter().find(|a| a.dataset() == ds) {
+                    apply(target, prev);
+                }
+            }
+            Value::Array(list) => {
+                for item in list {
+                    if let Value::Object(target) = item {
+                        let ds = target.get("datasetId").and_then(Value::as_str);
+                        if let Some(prev) = old.iter().find(|a| a.dataset() == ds) {
+                            apply(target, prev);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
