@@ -310,3 +310,169 @@ fn add_previous(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use dosi_ngsi::query::TypeExpr;
+    use dosi_ngsi::{EntityId, TenantId};
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{BodyType, Endpoint, EntitySelector, NotificationParams};
+
+    const T: &str = "https://example.org/Building";
+    const NAME: &str = "https://example.org/name";
+    const LEVEL: &str = "https://example.org/level";
+
+    fn sub(triggers: &[Trigger], watched: Option<&[&str]>, show_changes: bool) -> Subscription {
+        Subscription {
+            id: "urn:s".into(),
+            tenant: TenantId::default_tenant(),
+            name: None,
+            description: None,
+            entities: vec![EntitySelector {
+                id: None,
+                id_pattern: None,
+                id_pattern_src: None,
+                types: TypeExpr::any_of([T]),
+                types_src: T.into(),
+            }],
+            watched: watched.map(|w| w.iter().map(|s| Iri::from(*s)).collect()),
+            triggers: triggers.to_vec(),
+            time_interval: None,
+            q: None,
+            q_src: None,
+            geo_q: None,
+            geo_q_src: None,
+            scope_q: None,
+            scope_q_src: None,
+            lang: None,
+            notification: NotificationParams {
+                attributes: None,
+                format: Format::Normalized,
+                sys_attrs: false,
+                show_changes,
+                endpoint: Endpoint {
+                    uri: url::Url::parse("http://127.0.0.1:9/n").unwrap(),
+                    accept: BodyType::Json,
+                    timeout_ms: None,
+                    cooldown_ms: None,
+                    receiver_info: vec![],
+                    notifier_info: vec![],
+                },
+            },
+            expires_at: None,
+            throttling: None,
+            is_active: true,
+            jsonld_context: None,
+            context: None,
+            active: Arc::new(ActiveContext::core()),
+            created_at: Timestamp(0),
+            modified_at: Timestamp(0),
+        }
+    }
+
+    fn entity(attrs: &[(&str, Value, i64)]) -> Arc<Entity> {
+        let mut e = Entity::new(
+            EntityId::parse("urn:b:1").unwrap(),
+            vec![T.into()],
+            Timestamp(1),
+        );
+        for (n, v, t) in attrs {
+            e.attrs.insert(
+                Iri::from(*n),
+                vec![Attribute::property(v.clone(), Timestamp(*t))],
+            );
+        }
+        Arc::new(e)
+    }
+
+    fn ev(
+        kind: ChangeKind,
+        before: Option<Arc<Entity>>,
+        after: Option<Arc<Entity>>,
+    ) -> ChangeEvent {
+        ChangeEvent {
+            seq: 1,
+            tenant: TenantId::default_tenant(),
+            id: EntityId::parse("urn:b:1").unwrap(),
+            kind,
+            before,
+            after,
+            at: Timestamp(5),
+        }
+    }
+
+    fn reason(s: &Subscription, e: &ChangeEvent) -> Option<&'static str> {
+        trigger(s, e).map(|(t, _)| t.name())
+    }
+
+    #[test]
+    fn triggers_follow_the_kind_of_change() {
+        let a = entity(&[(NAME, json!("x"), 1), (LEVEL, json!(1), 1)]);
+        let created = ev(ChangeKind::Created, None, Some(a.clone()));
+        let default = sub(&Trigger::defaults(), None, false);
+        assert_eq!(reason(&default, &created), Some("attributeCreated"));
+        let ent = sub(
+            &[Trigger::EntityCreated, Trigger::AttributeCreated],
+            None,
+            false,
+        );
+        assert_eq!(reason(&ent, &created), Some("entityCreated"));
+        // Rewriting the same value is an update (modifiedAt changes).
+        let b = entity(&[(NAME, json!("x"), 1), (LEVEL, json!(1), 2)]);
+        let updated = ev(ChangeKind::Updated, Some(a.clone()), Some(b.clone()));
+        assert_eq!(reason(&default, &updated), Some("attributeUpdated"));
+        // Watching another attribute: no notification.
+        let w = sub(&Trigger::defaults(), Some(&[NAME]), false);
+        assert_eq!(reason(&w, &updated), None);
+        // Deletion needs a deletion trigger.
+        let deleted = ev(ChangeKind::Deleted, Some(b.clone()), None);
+        assert_eq!(reason(&default, &deleted), None);
+        let d = sub(&[Trigger::EntityDeleted], None, false);
+        assert_eq!(reason(&d, &deleted), Some("entityDeleted"));
+        let ad = sub(&[Trigger::AttributeDeleted], Some(&[NAME]), false);
+        assert_eq!(reason(&ad, &deleted), Some("attributeDeleted"));
+        // Another entity type is not selected.
+        let mut other = (*a).clone();
+        other.types = vec!["https://example.org/Other".into()];
+        let e = ev(ChangeKind::Created, None, Some(Arc::new(other)));
+        assert_eq!(reason(&ent, &e), None);
+    }
+
+    #[test]
+    fn deletions_render_as_null_with_previous_values() {
+        let before = entity(&[(NAME, json!("Eiffel"), 1), (LEVEL, json!(3), 1)]);
+        let after = entity(&[(LEVEL, json!(3), 1)]);
+        let s = sub(&[Trigger::AttributeDeleted], None, true);
+        let e = ev(ChangeKind::Updated, Some(before.clone()), Some(after));
+        let (t, ch) = trigger(&s, &e).unwrap();
+        let v = render(&s, &e, t, &ch, Timestamp(9));
+        assert_eq!(v[NAME]["value"], json!(NGSI_NULL));
+        assert_eq!(v[NAME]["previousValue"], json!("Eiffel"));
+        assert!(v[NAME]["deletedAt"].is_string());
+        assert_eq!(v[LEVEL]["value"], json!(3));
+        // The whole entity deleted: id, type and deletedAt only.
+        let s = sub(&[Trigger::EntityDeleted], None, false);
+        let e = ev(ChangeKind::Deleted, Some(before), None);
+        let (t, ch) = trigger(&s, &e).unwrap();
+        let v = render(&s, &e, t, &ch, Timestamp(9));
+        assert_eq!(v.as_object().unwrap().len(), 3);
+        assert_eq!(v["id"], json!("urn:b:1"));
+        assert!(v["deletedAt"].is_string());
+    }
+
+    #[test]
+    fn updates_show_previous_values() {
+        let before = entity(&[(LEVEL, json!(3), 1)]);
+        let after = entity(&[(LEVEL, json!(4), 2)]);
+        let s = sub(&Trigger::defaults(), None, true);
+        let e = ev(ChangeKind::Updated, Some(before), Some(after));
+        let (t, ch) = trigger(&s, &e).unwrap();
+        let v = render(&s, &e, t, &ch, Timestamp(9));
+        assert_eq!(v[LEVEL]["value"], json!(4));
+        assert_eq!(v[LEVEL]["previousValue"], json!(3));
+    }
+}

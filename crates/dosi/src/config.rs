@@ -20,6 +20,45 @@ pub struct Config {
     pub store: StoreConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Subscription notifications.
+    pub notify: NotifyConfig,
+}
+
+/// `[notify]`: delivery of subscription notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Attempts per notification before it becomes a dead letter.
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubled per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Timeout of one attempt when the subscription's endpoint sets none, in milliseconds.
+    pub timeout_ms: u64,
+    /// Attempts in flight per endpoint (scheme, host, port).
+    pub endpoint_concurrency: usize,
+    /// Notifications queued per endpoint before new ones become dead letters.
+    pub endpoint_queue_limit: usize,
+    /// Consecutive failures that open an endpoint's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open circuit breaker waits before a probe, in milliseconds.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            retry_base_ms: 500,
+            retry_max_ms: 300_000,
+            timeout_ms: 10_000,
+            endpoint_concurrency: 16,
+            endpoint_queue_limit: 100_000,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 5_000,
+        }
+    }
 }
 
 /// `[http]`
