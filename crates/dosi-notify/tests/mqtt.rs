@@ -16,8 +16,8 @@ use dosi_notify::deliver::{Outgoing, SendError, Transport};
 use dosi_notify::mqtt::{MqttConfig, MqttTransport};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -144,6 +144,11 @@ struct FakeBroker {
 
 impl FakeBroker {
     async fn start(behaviour: Behaviour) -> Self {
+        Self::start_with(behaviour, None).await
+    }
+
+    /// With `tls`, connections are TLS (the broker of an `mqtts` endpoint).
+    async fn start_with(behaviour: Behaviour, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Seen::default());
@@ -151,7 +156,18 @@ impl FakeBroker {
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 s.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(sock, behaviour, s.clone()));
+                let s = s.clone();
+                match &tls {
+                    None => drop(tokio::spawn(serve(sock, behaviour, s))),
+                    Some(tls) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+                        tokio::spawn(async move {
+                            if let Ok(sock) = acceptor.accept(sock).await {
+                                serve(sock, behaviour, s).await;
+                            }
+                        });
+                    }
+                }
             }
         });
         Self { addr, seen }
@@ -166,7 +182,7 @@ impl FakeBroker {
     }
 }
 
-async fn read_packet(sock: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+async fn read_packet<S: AsyncRead + Unpin>(sock: &mut S) -> Option<(u8, Vec<u8>)> {
     let first = sock.read_u8().await.ok()?;
     let mut len = 0usize;
     for i in 0..4 {
@@ -200,7 +216,11 @@ fn mqtt_string(bytes: &[u8], at: usize) -> (String, usize) {
     )
 }
 
-async fn serve(mut sock: TcpStream, behaviour: Behaviour, seen: Arc<Seen>) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    behaviour: Behaviour,
+    seen: Arc<Seen>,
+) {
     let mut level = 4;
     while let Some((first, body)) = read_packet(&mut sock).await {
         if behaviour == Behaviour::Silent {
@@ -502,6 +522,65 @@ async fn a_silent_broker_times_out_without_delaying_another() {
     let r = slow.await.expect("join");
     assert!(is_transient(&r), "{r:?}");
     assert!(format!("{r:?}").contains("within 3000 ms"), "{r:?}");
+}
+
+/// A certificate for `localhost`: the broker's TLS settings, and client
+/// settings that trust it.
+fn localhost_tls() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert = ck.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (Arc::new(server), Arc::new(client))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtts_publishes_over_tls() {
+    let (server, client) = localhost_tls();
+    let fake = FakeBroker::start_with(Behaviour::Normal, Some(server)).await;
+    let t = MqttTransport::with_config(MqttConfig {
+        tls: Some(client),
+        ..MqttConfig::default()
+    });
+    let uri = format!("mqtts://localhost:{}/secure/topic", fake.addr.port());
+    for (seq, version) in ["mqtt3.1.1", "mqtt5.0"].into_iter().enumerate() {
+        let info = [("MQTT-Version", version), ("MQTT-QoS", "1")];
+        t.send(&notification(&uri, &info, seq))
+            .await
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+    }
+    let publishes = fake.seen.publishes.lock().clone();
+    let got: Vec<(&str, u64)> = publishes
+        .iter()
+        .map(|(_, topic, _, payload)| (topic.as_str(), check_message(payload)))
+        .collect();
+    assert_eq!(got, vec![("secure/topic", 0), ("secure/topic", 1)]);
+
+    // A certificate the client does not trust (here: the system's roots do
+    // not know it) fails the attempt, as transient.
+    let t = MqttTransport::new();
+    let r = t.send(&notification(&uri, &[("MQTT-QoS", "1")], 2)).await;
+    assert!(is_transient(&r), "{r:?}");
+    assert!(format!("{r:?}").contains("certificate"), "{r:?}");
+    // A plain MQTT client on a TLS port fails too (no CONNACK ever comes).
+    let plain = format!("mqtt://127.0.0.1:{}/t", fake.addr.port());
+    let mut n = notification(&plain, &[], 3);
+    n.timeout_ms = 500;
+    assert!(is_transient(&t.send(&n).await));
 }
 
 // ---------------------------------------------------------------------------
