@@ -434,7 +434,8 @@ fn payload_packet_size(topic: &str, settings: MqttSettings, payload: usize) -> u
 
 const CONTENT_TYPE: &str = "application/json";
 
-/// What identifies a connection. Its `Debug` leaves out the password.
+/// What identifies a connection. No `Debug`: it holds the password, which
+/// its `Display` leaves out.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ConnKey {
     tls: bool,
