@@ -445,12 +445,14 @@ fn endpoint_params(o: &Obj<'_>) -> Result<Endpoint> {
         None | Some("application/json") => BodyType::Json,
         Some("application/ld+json") => BodyType::JsonLd,
         Some("application/geo+json") => BodyType::GeoJson,
-        Some(a) => return Err(o.bad(
-            "accept",
-            format!(
-                "'{a}' is not one of application/json, application/ld+json, application/geo+json"
-            ),
-        )),
+        Some(a) => {
+            let known =
+                [BodyType::Json, BodyType::JsonLd, BodyType::GeoJson].map(BodyType::media_type);
+            return Err(o.bad(
+                "accept",
+                format!("'{a}' is not one of {}", known.join(", ")),
+            ));
+        }
     };
     Ok(Endpoint {
         uri,
