@@ -34,8 +34,9 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Endpoint URI schemes notifications can be sent over.
 const SCHEMES: [&str; 4] = ["http", "https", "mqtt", "mqtts"];
 
-/// Headers a `receiverInfo` pair cannot set: they frame the HTTP message.
-const FRAMING_HEADERS: [&str; 5] = [
+/// Headers a `receiverInfo` pair cannot set: the notifier sets them to
+/// describe and frame the message it sends.
+const NOTIFIER_HEADERS: [&str; 5] = [
     "content-length",
     "transfer-encoding",
     "host",
@@ -506,7 +507,7 @@ fn check_receiver_info(key: &str, value: &str) -> std::result::Result<(), String
     if key.is_empty() || !key.chars().all(tchar) {
         return Err(format!("key '{key}' is not a valid header name"));
     }
-    if FRAMING_HEADERS.contains(&key.to_ascii_lowercase().as_str()) {
+    if NOTIFIER_HEADERS.contains(&key.to_ascii_lowercase().as_str()) {
         return Err(format!("key '{key}' is a header the notifier sets itself"));
     }
     if value.chars().any(|c| c.is_control() && c != '\t') {
