@@ -1,4 +1,5 @@
-//! The HTTP edge of dosi: the NGSI-LD API under `/ngsi-ld/v1`, `/health` and
+//! The HTTP edge of dosi: the NGSI-LD API under `/ngsi-ld/v1`, the platform
+//! API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`), `/health` and
 //! `/metrics`.
 //!
 //! Invariant: this is the only crate that knows HTTP. Handlers parse and
@@ -6,6 +7,7 @@
 //! `dosi_broker::codec`, call the broker, and encode the answer; every error
 //! becomes a problem-details answer in [`problem`] and nowhere else.
 
+mod admin;
 pub mod auth;
 mod batch;
 mod context_api;
@@ -97,10 +99,24 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
         // Clients (and the ETSI suite) also use a trailing slash.
         ngsi = ngsi.route(path, mr.clone()).route(&format!("{path}/"), mr);
     }
-    let ngsi = ngsi.layer(middleware::from_fn_with_state(authorizer, auth::layer));
+    let ngsi = ngsi.layer(middleware::from_fn_with_state(
+        authorizer.clone(),
+        auth::layer,
+    ));
+    let api = Router::new()
+        .route("/openapi.json", get(admin::openapi))
+        .route("/notifications/dead-letters", get(admin::list))
+        .route("/notifications/dead-letters/retry", post(admin::retry_all))
+        .route(
+            "/notifications/dead-letters/{id}",
+            get(admin::get_one).delete(admin::discard),
+        )
+        .route("/notifications/dead-letters/{id}/retry", post(admin::retry))
+        .layer(middleware::from_fn_with_state(authorizer, auth::layer));
     let max_body = state.config.max_body_bytes;
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
+        .nest("/api/v1", api)
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

@@ -749,13 +749,15 @@ fn append_into(
     out
 }
 
-/// Update semantics: only instances that exist are replaced.
+/// Update semantics (clause 5.6.2, as the ETSI suite reads it, e.g. 011_01_03):
+/// existing instances are replaced (a fragment without a value merges into
+/// the instance), and attributes or instances that do not exist yet are added.
 fn update_into(e: &mut Entity, input: &EntityInput, now: Timestamp) -> UpdateOutcome {
     let mut out = UpdateOutcome::default();
     for (name, list) in &input.attrs {
         for inst in list {
             match inst {
-                AttrInput::Set(a) if e.instance(name, a.dataset()).is_some() => {
+                AttrInput::Set(a) => {
                     // Without a value the fragment only changes members: merge it.
                     let new = match e.instance(name, a.dataset()) {
                         Some(old) if a.value.is_null() => merge_instance(old, a, now),
@@ -764,13 +766,6 @@ fn update_into(e: &mut Entity, input: &EntityInput, now: Timestamp) -> UpdateOut
                     set_instance(e, name, new, now);
                     out.updated.push(name.clone());
                 }
-                AttrInput::Set(a) => out.not_updated.push((
-                    name.clone(),
-                    match a.dataset() {
-                        Some(d) => format!("attribute has no instance with datasetId {d}"),
-                        None => "attribute does not exist".into(),
-                    },
-                )),
                 AttrInput::Delete(ds) => {
                     if let Some(l) = e.attrs.get_mut(name) {
                         l.retain(|a| a.dataset_id != *ds);

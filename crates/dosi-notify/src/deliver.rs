@@ -121,6 +121,9 @@ impl HttpTransport {
     pub fn new() -> Self {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
+            // Header names as they are written in the spec (`Link`,
+            // `NGSILD-Tenant`); some receivers compare them case-sensitively.
+            .http1_title_case_headers()
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .build()

@@ -13,7 +13,7 @@ use dosi_broker::{Broker, CommitHook};
 use dosi_bus::ChangeEvent;
 use dosi_ngsi::model::Iri;
 use dosi_ngsi::query::EntityFilter;
-use dosi_ngsi::{ErrorKind, NgsiError, Result, TenantId, Timestamp};
+use dosi_ngsi::{AttrKind, Entity, EntityId, ErrorKind, NgsiError, Result, TenantId, Timestamp};
 use dosi_store::Page;
 use indexmap::IndexMap;
 use parking_lot::{Mutex, RwLock};
@@ -21,7 +21,9 @@ use serde_json::{Map, Value};
 
 use crate::deliver::{Dispatcher, HttpTransport, Observer, Outcome, Outgoing, Transport};
 use crate::matcher;
-use crate::model::{BodyType, DeliveryStats, Status, StoredSubscription, Subscription, Trigger};
+use crate::model::{
+    BodyType, DeliveryStats, Join, Status, StoredSubscription, Subscription, Trigger,
+};
 use crate::outbox::{DeadLetter, Outbox};
 use crate::ContextResolver;
 
@@ -464,6 +466,7 @@ async fn load_one(st: &StoredSubscription, resolver: &dyn ContextResolver) -> Re
     let mut sub = crate::parse::subscription(&st.doc, &ctx, &st.tenant, st.created_at)?;
     sub.created_at = st.created_at;
     sub.modified_at = st.modified_at;
+    sub.context = st.context.clone();
     crate::parse::resolve_notification_context(&mut sub, resolver).await?;
     Ok(sub)
 }
@@ -488,15 +491,16 @@ impl CommitHook for Notifier {
             let Some(subject) = ev.after.as_deref().or(ev.before.as_deref()) else {
                 continue;
             };
-            let mut seen: Vec<*const Subscription> = Vec::new();
-            let candidates = subject
-                .types
-                .iter()
-                .filter_map(|t| index.by_type.get(t))
-                .flatten()
-                .chain(index.other.iter());
-            for sub in candidates {
-                let p = Arc::as_ptr(sub);
+            let mut seen: Vec<usize> = Vec::new();
+            let mut candidates: Vec<Arc<Subscription>> = Vec::new();
+            for t in &subject.types {
+                if let Some(subs) = index.by_type.get(t) {
+                    candidates.extend(subs.iter().cloned());
+                }
+            }
+            candidates.extend(index.other.iter().cloned());
+            for sub in &candidates {
+                let p = Arc::as_ptr(sub) as usize;
                 if seen.contains(&p) {
                     continue;
                 }
@@ -512,7 +516,11 @@ impl CommitHook for Notifier {
                     continue;
                 }
                 let data = matcher::render(sub, ev, trigger, &changes, now);
-                out.push(outgoing(sub, vec![data], Some(trigger), now, &self.config));
+                let data = match (&ev.after, sub.notification.join) {
+                    (Some(after), Some(_)) => self.with_joins(sub, after, data).await,
+                    _ => vec![data],
+                };
+                out.push(outgoing(sub, data, Some(trigger), now, &self.config));
             }
         }
         if out.is_empty() {
@@ -527,6 +535,123 @@ impl CommitHook for Notifier {
 }
 
 impl Notifier {
+    /// `notification.join` (clause 4.5.23): the entities the notified one
+    /// links to, appended after it (`flat`) or nested in its relationships
+    /// as `entity` (`inline`), following `joinLevel` hops (default 1).
+    async fn with_joins(&self, sub: &Subscription, e: &Entity, rendered: Value) -> Vec<Value> {
+        let Some(join) = sub.notification.join else {
+            return vec![rendered];
+        };
+        let level = sub.notification.join_level.unwrap_or(1).clamp(1, 5);
+        let mut o = matcher::encode_options(sub);
+        // Linked entities are shown whole; the projection is the notified entity's.
+        o.attrs = None;
+        o.pick = None;
+        o.omit = None;
+        match join {
+            Join::Flat => {
+                let mut out = vec![rendered.clone()];
+                let mut seen = std::collections::HashSet::from([e.id.clone()]);
+                let mut frontier = vec![(Arc::new(e.clone()), rendered)];
+                for _ in 0..level {
+                    let mut next = Vec::new();
+                    for (ent, shown) in &frontier {
+                        for target in self.linked(sub, ent, shown).await {
+                            if seen.insert(target.id.clone()) {
+                                let v =
+                                    encode::entity(&target, &matcher::SubTerms(&sub.active), &o);
+                                out.push(v.clone());
+                                next.push((target, v));
+                            }
+                        }
+                    }
+                    frontier = next;
+                }
+                out
+            }
+            Join::Inline => vec![self.inline(sub, e, rendered, &o, level).await],
+        }
+    }
+
+    /// The entities `e`'s relationships shown in `shown` point to (that exist).
+    async fn linked(&self, sub: &Subscription, e: &Entity, shown: &Value) -> Vec<Arc<Entity>> {
+        let terms = matcher::SubTerms(&sub.active);
+        let mut out = Vec::new();
+        for (name, instances) in &e.attrs {
+            if shown
+                .get(dosi_broker::codec::Terms::compact(&terms, name))
+                .is_none()
+            {
+                continue;
+            }
+            for a in instances {
+                let ids: Vec<&str> = match a.kind {
+                    AttrKind::Relationship => a.value.as_str().into_iter().collect(),
+                    AttrKind::ListRelationship => a
+                        .value
+                        .as_array()
+                        .map(|l| l.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default(),
+                    _ => continue,
+                };
+                for id in ids {
+                    let Ok(id) = EntityId::parse(id) else {
+                        continue;
+                    };
+                    if let Ok(Some(t)) = self.broker.get(&sub.tenant, &id).await {
+                        out.push(t);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Nests the linked entities into `rendered`'s relationships.
+    fn inline<'a>(
+        &'a self,
+        sub: &'a Subscription,
+        e: &'a Entity,
+        mut rendered: Value,
+        o: &'a encode::EncodeOptions,
+        level: u32,
+    ) -> futures::future::BoxFuture<'a, Value> {
+        Box::pin(async move {
+            if level == 0 {
+                return rendered;
+            }
+            let terms = matcher::SubTerms(&sub.active);
+            for (name, instances) in &e.attrs {
+                let key = dosi_broker::codec::Terms::compact(&terms, name);
+                let Some(a) = instances.first() else { continue };
+                if a.kind != AttrKind::Relationship {
+                    continue;
+                }
+                let Some(id) = a.value.as_str().and_then(|s| EntityId::parse(s).ok()) else {
+                    continue;
+                };
+                if rendered.get(&key).is_none() {
+                    continue;
+                }
+                let Ok(Some(target)) = self.broker.get(&sub.tenant, &id).await else {
+                    continue;
+                };
+                let shown = encode::entity(&target, &terms, o);
+                let shown = self.inline(sub, &target, shown, o, level - 1).await;
+                let Some(slot) = rendered.get_mut(&key) else {
+                    continue;
+                };
+                match slot {
+                    Value::Object(m) if o.format != encode::Format::Simplified => {
+                        m.insert("entity".into(), shown);
+                    }
+                    other => *other = shown,
+                }
+            }
+            rendered
+        })
+    }
+
     /// True if `sub` may notify now (no `throttling`, or the last
     /// notification is at least `throttling` seconds old); records it.
     fn throttle_passes(&self, sub: &Subscription) -> bool {
@@ -689,6 +814,15 @@ fn outgoing(
     )];
     match ep.accept {
         BodyType::JsonLd => {
+            // Every notified entity carries its @context, as JSON-LD
+            // entity bodies do; so does the notification itself.
+            if let Some(Value::Array(items)) = body.get_mut("data") {
+                for item in items {
+                    if let Value::Object(m) = item {
+                        m.insert("@context".into(), ctx.clone());
+                    }
+                }
+            }
             body.insert("@context".into(), ctx);
         }
         _ => {

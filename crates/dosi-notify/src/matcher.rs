@@ -1,7 +1,7 @@
 //! Does a committed change concern a subscription, for which trigger, and
 //! what entity does the notification carry (clause 5.8.6 / 4.15)?
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use dosi_broker::codec::encode::{self, EncodeOptions, Format};
 use dosi_broker::codec::Terms;
@@ -37,6 +37,8 @@ pub struct AttrChanges {
     pub updated: BTreeSet<Iri>,
     /// Names present before and not after.
     pub deleted: BTreeSet<Iri>,
+    /// Names still present that lost instances: the datasetIds removed.
+    pub deleted_instances: BTreeMap<Iri, Vec<Option<Iri>>>,
 }
 
 impl AttrChanges {
@@ -51,10 +53,18 @@ impl AttrChanges {
                 None => {
                     c.created.insert(name.clone());
                 }
-                Some(old) if old != inst => {
-                    c.updated.insert(name.clone());
+                Some(old) => {
+                    let gone: Vec<Option<Iri>> = old
+                        .iter()
+                        .filter(|o| !inst.iter().any(|n| n.dataset_id == o.dataset_id))
+                        .map(|o| o.dataset_id.clone())
+                        .collect();
+                    if !gone.is_empty() {
+                        c.deleted_instances.insert(name.clone(), gone);
+                    } else if old != inst {
+                        c.updated.insert(name.clone());
+                    }
                 }
-                Some(_) => {}
             }
         }
         for name in b.keys() {
@@ -69,9 +79,14 @@ impl AttrChanges {
         self.created.retain(keep);
         self.updated.retain(keep);
         self.deleted.retain(keep);
+        self.deleted_instances.retain(|n, _| keep(n));
+    }
+    /// True if an attribute or one of its instances was deleted.
+    pub fn any_deleted(&self) -> bool {
+        !self.deleted.is_empty() || !self.deleted_instances.is_empty()
     }
     fn is_empty(&self) -> bool {
-        self.created.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
+        self.created.is_empty() && self.updated.is_empty() && !self.any_deleted()
     }
 }
 
@@ -119,7 +134,7 @@ pub fn trigger(sub: &Subscription, ev: &ChangeEvent) -> Option<(Trigger, AttrCha
         ChangeKind::Deleted => {
             if sub.wants(Trigger::EntityDeleted) && (watched_any || !ch.deleted.is_empty()) {
                 Trigger::EntityDeleted
-            } else if sub.wants(Trigger::AttributeDeleted) && !ch.deleted.is_empty() {
+            } else if sub.wants(Trigger::AttributeDeleted) && ch.any_deleted() {
                 Trigger::AttributeDeleted
             } else {
                 return None;
@@ -132,7 +147,7 @@ pub fn trigger(sub: &Subscription, ev: &ChangeEvent) -> Option<(Trigger, AttrCha
                 Trigger::AttributeCreated
             } else if sub.wants(Trigger::AttributeUpdated) && !ch.updated.is_empty() {
                 Trigger::AttributeUpdated
-            } else if sub.wants(Trigger::AttributeDeleted) && !ch.deleted.is_empty() {
+            } else if sub.wants(Trigger::AttributeDeleted) && ch.any_deleted() {
                 Trigger::AttributeDeleted
             } else {
                 return None;
@@ -156,8 +171,14 @@ pub fn encode_options(sub: &Subscription) -> EncodeOptions {
             .attributes
             .as_ref()
             .map(|a| a.iter().map(|s| s.to_string()).collect::<HashSet<_>>()),
+        pick: n.pick.as_ref().map(|p| p.iter().cloned().collect()),
+        omit: n.omit.as_ref().map(|p| p.iter().cloned().collect()),
         lang: sub.lang.clone(),
-        ..EncodeOptions::default()
+        datasets: sub.dataset_ids.as_ref().map(|ds| {
+            ds.iter()
+                .map(|d| (d != "@none").then(|| d.clone()))
+                .collect()
+        }),
     }
 }
 
@@ -179,10 +200,18 @@ pub fn render(
     ) else {
         return Value::Null;
     };
-    if trigger == Trigger::EntityDeleted {
+    if trigger == Trigger::EntityDeleted && !sub.notification.show_changes {
+        // The entity is gone: id, type, (system times) and when it went.
         let mut m = Map::new();
         m.insert("id".into(), Value::String(subject.id.to_string()));
         m.insert("type".into(), encode::types(&subject.types, &terms));
+        if o.sys_attrs {
+            m.insert(
+                "createdAt".into(),
+                Value::String(subject.created_at.to_iso()),
+            );
+            m.insert("modifiedAt".into(), Value::String(now.to_iso()));
+        }
         m.insert("deletedAt".into(), deleted_at);
         return Value::Object(m);
     }
@@ -198,9 +227,24 @@ pub fn render(
     };
     let before = ev.before.as_deref();
     for name in &ch.deleted {
-        if let Some(old) = before.and_then(|b| b.attrs.get(name)) {
-            let nulls = old.iter().map(|a| null_of(a, now)).collect();
-            shown.attrs.insert(name.clone(), nulls);
+        // A whole attribute gone is shown once, as its null.
+        if let Some(old) = before
+            .and_then(|b| b.attrs.get(name))
+            .and_then(|l| l.first())
+        {
+            let mut null = null_of(old, now);
+            null.dataset_id = None;
+            shown.attrs.insert(name.clone(), vec![null]);
+        }
+    }
+    for (name, gone) in &ch.deleted_instances {
+        // Instances gone are shown next to the remaining ones.
+        let Some(old) = before.and_then(|b| b.attrs.get(name)) else {
+            continue;
+        };
+        let list = shown.attrs.entry(name.clone()).or_default();
+        for a in old.iter().filter(|a| gone.contains(&a.dataset_id)) {
+            list.push(null_of(a, now));
         }
     }
     let mut v = encode::entity(&shown, &terms, &o);
@@ -208,16 +252,18 @@ pub fn render(
         if after.is_none() {
             m.insert("deletedAt".into(), deleted_at.clone());
         }
-        if o.format != Format::Simplified {
-            for name in &ch.deleted {
-                if let Some(Value::Object(a)) = m.get_mut(&terms.compact(name)) {
-                    a.insert("deletedAt".into(), deleted_at.clone());
-                }
-            }
-            if sub.notification.show_changes {
-                if let Some(b) = before {
-                    add_previous(m, b, ch, &terms, &o);
-                }
+        if o.sys_attrs && o.format == Format::Simplified {
+            // keyValues has no attribute objects, but the entity's system
+            // times are still asked for.
+            m.insert("createdAt".into(), Value::String(shown.created_at.to_iso()));
+            m.insert(
+                "modifiedAt".into(),
+                Value::String(shown.modified_at.to_iso()),
+            );
+        }
+        if o.format != Format::Simplified && sub.notification.show_changes {
+            if let Some(b) = before {
+                add_previous(m, b, ch, &terms, &o);
             }
         }
     }
@@ -260,7 +306,12 @@ fn add_previous(
     terms: &dyn Terms,
     o: &EncodeOptions,
 ) {
-    for name in ch.updated.iter().chain(ch.deleted.iter()) {
+    for name in ch
+        .updated
+        .iter()
+        .chain(ch.deleted.iter())
+        .chain(ch.deleted_instances.keys())
+    {
         let Some(old) = before.attrs.get(name) else {
             continue;
         };
@@ -349,8 +400,14 @@ mod tests {
             scope_q: None,
             scope_q_src: None,
             lang: None,
+            csf: None,
+            dataset_ids: None,
             notification: NotificationParams {
                 attributes: None,
+                pick: None,
+                omit: None,
+                join: None,
+                join_level: None,
                 format: Format::Normalized,
                 sys_attrs: false,
                 show_changes,
@@ -452,7 +509,6 @@ mod tests {
         let v = render(&s, &e, t, &ch, Timestamp(9));
         assert_eq!(v[NAME]["value"], json!(NGSI_NULL));
         assert_eq!(v[NAME]["previousValue"], json!("Eiffel"));
-        assert!(v[NAME]["deletedAt"].is_string());
         assert_eq!(v[LEVEL]["value"], json!(3));
         // The whole entity deleted: id, type and deletedAt only.
         let s = sub(&[Trigger::EntityDeleted], None, false);

@@ -332,7 +332,10 @@ fn query(o: &Obj<'_>, ctx: &ActiveContext) -> Result<(Option<Q>, Option<String>)
     let Some(src) = o.str("q")? else {
         return Ok((None, None));
     };
-    let mut q = Q::parse(src).map_err(|e| o.within("q", e))?;
+    // Clients write q as they would in a URL (the ETSI suite sends
+    // `name=="Eiffel%20Tower"`): percent-decode it as the query string is.
+    let decoded = percent_encoding::percent_decode_str(src).decode_utf8_lossy();
+    let mut q = Q::parse(&decoded).map_err(|e| o.within("q", e))?;
     q.expand_names(&|n| ctx.expand_term(n));
     Ok((Some(q), Some(src.to_owned())))
 }

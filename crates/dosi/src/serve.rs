@@ -85,18 +85,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .load_persisted(store.clone())
         .await
         .context("loading the stored JSON-LD @contexts")?;
-    let notifier = Notifier::open(
-        NotifierConfig::new(cfg.store.data_dir.join("outbox")),
-        broker.clone(),
-        contexts.clone(),
-    )
-    .await
-    .context("opening the subscriptions and their outbox")?;
+    let n = &cfg.notify;
+    let notify_config = NotifierConfig {
+        fsync: cfg.store.fsync,
+        max_attempts: n.max_attempts,
+        retry_base_ms: n.retry_base_ms,
+        retry_max_ms: n.retry_max_ms,
+        timeout_ms: n.timeout_ms,
+        endpoint_concurrency: n.endpoint_concurrency,
+        endpoint_queue_limit: n.endpoint_queue_limit,
+        breaker_failures: n.breaker_failures,
+        breaker_cooldown_ms: n.breaker_cooldown_ms,
+        ..NotifierConfig::new(cfg.store.data_dir.join("outbox"))
+    };
+    let notifier = Notifier::open(notify_config, broker.clone(), contexts.clone())
+        .await
+        .context("opening the subscriptions and their outbox")?;
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
         broker,
         contexts,
-        notifier,
+        notifier: notifier.clone(),
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,
@@ -113,7 +122,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(ready))
         .await?;
-    info!("draining done; flushing the store");
+    info!("draining done; flushing the outbox and the store");
+    notifier.close().await;
     store.flush().await.context("flushing the store")?;
     info!("bye");
     Ok(())
