@@ -66,7 +66,7 @@ impl NotifierConfig {
             retry_base_ms: 500,
             retry_max_ms: 300_000,
             timeout_ms: 10_000,
-            endpoint_concurrency: 16,
+            endpoint_concurrency: 64,
             endpoint_queue_limit: 100_000,
             breaker_failures: 5,
             breaker_cooldown_ms: 5_000,
@@ -113,8 +113,43 @@ struct Registry {
 /// select (those whose every selector is a plain list of types), and the rest.
 #[derive(Default)]
 struct TenantIndex {
+    /// Subscriptions whose every selector names an entity id, by those ids.
+    by_id: HashMap<EntityId, Vec<Arc<Subscription>>>,
+    /// Subscriptions whose every selector is a plain list of types, by type.
     by_type: HashMap<Iri, Vec<Arc<Subscription>>>,
+    /// All others (id patterns, type expressions, no `entities`).
     other: Vec<Arc<Subscription>>,
+}
+
+impl TenantIndex {
+    fn is_empty(&self) -> bool {
+        self.by_id.is_empty() && self.by_type.is_empty() && self.other.is_empty()
+    }
+    /// The subscriptions that may select `e`, each once (the three maps
+    /// hold disjoint subscriptions; only an entity with several types can
+    /// meet one subscription twice).
+    fn candidates(&self, e: &Entity) -> Vec<Arc<Subscription>> {
+        let mut out: Vec<Arc<Subscription>> = Vec::new();
+        if let Some(subs) = self.by_id.get(&e.id) {
+            out.extend(subs.iter().cloned());
+        }
+        let before = out.len();
+        for t in &e.types {
+            if let Some(subs) = self.by_type.get(t) {
+                out.extend(subs.iter().cloned());
+            }
+        }
+        if e.types.len() > 1 {
+            let mut seen = std::collections::HashSet::new();
+            let mut i = 0;
+            out.retain(|s| {
+                i += 1;
+                i <= before || seen.insert(Arc::as_ptr(s) as usize)
+            });
+        }
+        out.extend(self.other.iter().cloned());
+        out
+    }
 }
 
 impl Registry {
@@ -130,6 +165,11 @@ impl Registry {
             if sub.time_interval.is_some() {
                 continue;
             }
+            let ids: Option<Vec<&EntityId>> = if sub.entities.is_empty() {
+                None
+            } else {
+                sub.entities.iter().map(|s| s.id.as_ref()).collect()
+            };
             let simple: Option<Vec<&str>> = if sub.entities.is_empty() {
                 None
             } else {
@@ -139,6 +179,15 @@ impl Registry {
                     .collect::<Option<Vec<Vec<&str>>>>()
                     .map(|v| v.into_iter().flatten().collect())
             };
+            if let Some(ids) = ids {
+                let mut seen = std::collections::HashSet::new();
+                for id in ids {
+                    if seen.insert(id) {
+                        idx.by_id.entry(id.clone()).or_default().push(sub.clone());
+                    }
+                }
+                continue;
+            }
             match simple {
                 Some(types) => {
                     let mut seen = std::collections::HashSet::new();
@@ -482,7 +531,7 @@ impl CommitHook for Notifier {
         };
         let index = self.registry.read().index.get(&first.tenant).cloned();
         let Some(index) = index else { return Ok(()) };
-        if index.by_type.is_empty() && index.other.is_empty() {
+        if index.is_empty() {
             return Ok(());
         }
         let now = Timestamp::now();
@@ -491,20 +540,7 @@ impl CommitHook for Notifier {
             let Some(subject) = ev.after.as_deref().or(ev.before.as_deref()) else {
                 continue;
             };
-            let mut seen: Vec<usize> = Vec::new();
-            let mut candidates: Vec<Arc<Subscription>> = Vec::new();
-            for t in &subject.types {
-                if let Some(subs) = index.by_type.get(t) {
-                    candidates.extend(subs.iter().cloned());
-                }
-            }
-            candidates.extend(index.other.iter().cloned());
-            for sub in &candidates {
-                let p = Arc::as_ptr(sub) as usize;
-                if seen.contains(&p) {
-                    continue;
-                }
-                seen.push(p);
+            for sub in &index.candidates(subject) {
                 if sub.status(now) != Status::Active {
                     continue;
                 }

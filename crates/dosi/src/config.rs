@@ -53,7 +53,7 @@ impl Default for NotifyConfig {
             retry_base_ms: 500,
             retry_max_ms: 300_000,
             timeout_ms: 10_000,
-            endpoint_concurrency: 16,
+            endpoint_concurrency: 64,
             endpoint_queue_limit: 100_000,
             breaker_failures: 5,
             breaker_cooldown_ms: 5_000,
