@@ -546,6 +546,15 @@ fn collect_urls<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
     }
 }
 
+/// Subscriptions read their stored `@context` (and `jsonldContext`) through
+/// the same store and cache as requests.
+#[async_trait]
+impl dosi_notify::ContextResolver for Contexts {
+    async fn resolve(&self, tenant: &TenantId, ctx: Option<&Value>) -> Result<ActiveContext> {
+        Contexts::resolve(self, tenant, ctx).await
+    }
+}
+
 struct Loader<'a> {
     store: &'a Contexts,
     tenant: &'a TenantId,

@@ -529,37 +529,18 @@ pub async fn run_query(
             .insert("NGSILD-Results-Count", HeaderValue::from(total));
     }
     // Pagination links (clause 5.5.9): prev when not at the start, next when more remain.
-    if page.limit > 0 {
-        let path = "/ngsi-ld/v1/entities";
-        let ct = if accept == Accept::JsonLd {
-            "application/ld+json"
-        } else {
-            "application/json"
-        };
-        let more = match res.total {
-            Some(t) => page.offset + returned < t,
-            None => returned == page.limit,
-        };
-        let mut links = Vec::new();
-        if page.offset > 0 {
-            let prev = page.offset.saturating_sub(page.limit);
-            links.push(format!(
-                "<{path}?{}>; rel=\"prev\";type=\"{ct}\"",
-                p.with_offset(prev)
-            ));
-        }
-        if more && returned > 0 {
-            links.push(format!(
-                "<{path}?{}>; rel=\"next\";type=\"{ct}\"",
-                p.with_offset(page.offset + page.limit)
-            ));
-        }
-        for l in links {
-            if let Ok(v) = HeaderValue::from_str(&l) {
-                r.headers_mut().append(header::LINK, v);
-            }
-        }
-    }
+    let more = match res.total {
+        Some(t) => page.offset + returned < t,
+        None => returned == page.limit,
+    };
+    req::page_links(
+        &mut r,
+        "/ngsi-ld/v1/entities",
+        &p,
+        &page,
+        more && returned > 0,
+        accept,
+    );
     Ok(r)
 }
 

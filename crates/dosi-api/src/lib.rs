@@ -16,6 +16,7 @@ mod params;
 pub mod problem;
 mod req;
 pub mod state;
+mod subscriptions;
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -71,6 +72,16 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
         ("/types/{type}", get(discovery::type_info)),
         ("/attributes", get(discovery::attributes)),
         ("/attributes/{attr}", get(discovery::attribute_info)),
+        (
+            "/subscriptions",
+            get(subscriptions::query).post(subscriptions::create),
+        ),
+        (
+            "/subscriptions/{id}",
+            get(subscriptions::retrieve)
+                .patch(subscriptions::update)
+                .delete(subscriptions::delete),
+        ),
         ("/info/sourceIdentity", get(source_identity)),
         (
             "/jsonldContexts",

@@ -41,10 +41,11 @@ pub fn tenant(h: &HeaderMap) -> Result<TenantId> {
     }
 }
 
-/// Checks that a tenant named in a read exists.
+/// Checks that a tenant named in a read exists: it holds entities or
+/// subscriptions (one can subscribe before the first entity arrives).
 pub async fn existing_tenant(st: &AppState, h: &HeaderMap) -> Result<TenantId> {
     let t = tenant(h)?;
-    if !t.is_default() && !st.broker.tenant_exists(&t).await? {
+    if !t.is_default() && !st.broker.tenant_exists(&t).await? && st.notifier.list(&t).is_empty() {
         return Err(NgsiError::new(
             ErrorKind::NonexistentTenant,
             format!("tenant {t} does not exist"),
@@ -333,6 +334,76 @@ fn add_context(body: &mut Value, ctx: &Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// Adds the pagination links of a page (clause 5.5.9) to `resp`: `prev`
+/// when not at the start, `next` when `more` results follow. The links repeat
+/// the request's parameters (`p`) with another `offset`.
+pub fn page_links(
+    resp: &mut Response,
+    path: &str,
+    p: &crate::params::Params,
+    page: &dosi_store::Page,
+    more: bool,
+    accept: Accept,
+) {
+    if page.limit == 0 {
+        return;
+    }
+    let ct = if accept == Accept::JsonLd {
+        "application/ld+json"
+    } else {
+        "application/json"
+    };
+    let mut links = Vec::new();
+    if page.offset > 0 {
+        let prev = page.offset.saturating_sub(page.limit);
+        links.push((prev, "prev"));
+    }
+    if more {
+        links.push((page.offset + page.limit, "next"));
+    }
+    for (offset, rel) in links {
+        let link = format!(
+            "<{path}?{}>; rel=\"{rel}\";type=\"{ct}\"",
+            p.with_offset(offset)
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().append(header::LINK, v);
+        }
+    }
+}
+
+/// The NGSI-LD version a client prefers (`Prefer: ngsi-ld=1.N`, clause
+/// 6.3.6), read as RFC 7240 has it: a comma-separated list of preferences,
+/// names case-insensitive, values tokens or quoted strings, parameters after
+/// `;` that do not change which preference it is.
+pub fn preferred_version(h: &HeaderMap) -> Option<String> {
+    h.get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|pref| {
+            let head = pref.split(';').next().unwrap_or("");
+            let (name, value) = head.split_once('=')?;
+            if !name.trim().eq_ignore_ascii_case("ngsi-ld") {
+                return None;
+            }
+            let value = value.trim().trim_matches('"');
+            let (major, minor) = value.split_once('.')?;
+            let known = major == "1" && minor.parse::<u8>().is_ok_and(|m| m <= 9);
+            known.then(|| value.to_string())
+        })
+}
+
+/// Answers a version preference that changes nothing (resources without
+/// version fallbacks, clause 4.3.6.8): `Preference-Applied` names it.
+pub fn apply_version_preference(h: &HeaderMap, resp: &mut Response) {
+    if let Some(v) = preferred_version(h) {
+        if let Ok(v) = HeaderValue::from_str(&format!("ngsi-ld={v}")) {
+            resp.headers_mut().insert("preference-applied", v);
+        }
     }
 }
 

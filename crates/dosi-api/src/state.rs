@@ -37,6 +37,8 @@ pub struct AppState {
     pub broker: Arc<Broker>,
     /// The JSON-LD context store.
     pub contexts: Arc<Contexts>,
+    /// Subscriptions and their notifications.
+    pub notifier: Arc<dosi_notify::Notifier>,
     /// API settings.
     pub config: Arc<ApiConfig>,
     /// Prometheus rendering, when a recorder is installed.

@@ -21,7 +21,7 @@ fn gauge(id: &str, level: f64) -> String {
 
 #[tokio::test]
 async fn create_retrieve_in_every_format() {
-    let app = common::app();
+    let app = common::app().await;
     assert_eq!(
         app.post_json(E, &gauge("urn:ngsi-ld:W:1", 2.5))
             .await
@@ -112,7 +112,7 @@ fn query_cases() -> Vec<(&'static str, Vec<&'static str>)> {
 
 #[tokio::test]
 async fn queries() {
-    let app = common::app();
+    let app = common::app().await;
     for (i, level) in [(0, 0.5), (1, 1.5), (3, 3.5), (5, 4.5)] {
         assert_eq!(
             app.post_json(E, &gauge(&format!("urn:ngsi-ld:W:{i}"), level))
@@ -146,7 +146,7 @@ async fn queries() {
 
 #[tokio::test]
 async fn attribute_operations() {
-    let app = common::app();
+    let app = common::app().await;
     let id = "urn:ngsi-ld:W:9";
     app.post_json(E, &gauge(id, 1.0)).await;
     let patch = |body: Value| body.to_string();
@@ -230,7 +230,7 @@ async fn attribute_operations() {
 
 #[tokio::test]
 async fn batches_answer_201_204_207() {
-    let app = common::app();
+    let app = common::app().await;
     let batch = |ids: &[&str]| {
         Value::Array(
             ids.iter()
@@ -273,7 +273,7 @@ async fn batches_answer_201_204_207() {
 
 #[tokio::test]
 async fn tenants_are_isolated() {
-    let app = common::app();
+    let app = common::app().await;
     let t = [
         ("content-type", "application/json"),
         ("ngsild-tenant", "seoul"),
@@ -308,7 +308,7 @@ async fn tenants_are_isolated() {
 
 #[tokio::test]
 async fn user_contexts_expand_and_compact() {
-    let app = common::app();
+    let app = common::app().await;
     let body = json!({
         "id": "urn:x:c", "type": "Sensor",
         "@context": [{"ex": "https://example.org/", "Sensor": "ex:Sensor", "pm25": "ex:pm25"}, "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"],

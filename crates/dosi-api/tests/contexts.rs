@@ -16,6 +16,7 @@ use dosi_api::{AllowAll, ApiConfig, AppState};
 use dosi_broker::Broker;
 use dosi_bus::InProcessBus;
 use dosi_ngsi::TenantId;
+use dosi_notify::{Notifier, NotifierConfig};
 use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use dosi_store::Store;
 use http_body_util::BodyExt;
@@ -61,9 +62,17 @@ async fn app_on(dir: &std::path::Path) -> App {
         .load_persisted(store.clone())
         .await
         .expect("contexts load");
+    let notifier = Notifier::open(
+        NotifierConfig::new(dir.join("outbox")),
+        broker.clone(),
+        contexts.clone(),
+    )
+    .await
+    .expect("notifier opens");
     let state = AppState {
         broker,
         contexts: contexts.clone(),
+        notifier,
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

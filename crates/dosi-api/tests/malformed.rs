@@ -87,7 +87,7 @@ fn corpus() -> Vec<Case> {
 
 #[tokio::test]
 async fn malformed_requests_get_problems_and_change_nothing() {
-    let app = common::app();
+    let app = common::app().await;
     // One valid entity so "no state change" is observable.
     let r = app
         .post_json(

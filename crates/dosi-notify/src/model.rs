@@ -143,11 +143,40 @@ impl Endpoint {
     }
 }
 
+/// How linked entities are joined into notified ones (`notification.join`,
+/// clause 4.5.23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Join {
+    /// `flat`: linked entities appended to the notified ones.
+    Flat,
+    /// `inline`: linked entities nested in the relationships.
+    Inline,
+}
+
+impl Join {
+    /// The spec's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Join::Flat => "flat",
+            Join::Inline => "inline",
+        }
+    }
+}
+
 /// `notification`: what is sent and where.
 #[derive(Debug, Clone)]
 pub struct NotificationParams {
     /// `attributes` (expanded); `None` = all.
     pub attributes: Option<Vec<Iri>>,
+    /// `pick`: only these members (`id`, `type`, `scope` or expanded
+    /// attribute names); never together with `attributes` or `omit`.
+    pub pick: Option<Vec<String>>,
+    /// `omit`: all but these members (as `pick`).
+    pub omit: Option<Vec<String>>,
+    /// `join`; `None` = no join (also `@none`).
+    pub join: Option<Join>,
+    /// `joinLevel`: how many relationship hops a join follows.
+    pub join_level: Option<u32>,
     /// `format`
     pub format: Format,
     /// `sysAttrs`
@@ -213,6 +242,11 @@ pub struct Subscription {
     pub scope_q_src: Option<String>,
     /// `lang`
     pub lang: Option<String>,
+    /// `csf` as given: validated, kept and shown, not used (no context sources yet).
+    pub csf: Option<String>,
+    /// `datasetId`: only attribute instances with these datasetIds (`@none`
+    /// = the default instance); `None` = all.
+    pub dataset_ids: Option<Vec<String>>,
     /// `notification`
     pub notification: NotificationParams,
     /// `expiresAt`

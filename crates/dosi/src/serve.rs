@@ -11,6 +11,7 @@ use dosi_api::state::NodeInfo;
 use dosi_api::{AllowAll, ApiConfig, AppState};
 use dosi_broker::Broker;
 use dosi_bus::InProcessBus;
+use dosi_notify::{Notifier, NotifierConfig};
 use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use dosi_store::Store;
 use tracing::info;
@@ -84,10 +85,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .load_persisted(store.clone())
         .await
         .context("loading the stored JSON-LD @contexts")?;
+    let notifier = Notifier::open(
+        NotifierConfig::new(cfg.store.data_dir.join("outbox")),
+        broker.clone(),
+        contexts.clone(),
+    )
+    .await
+    .context("opening the subscriptions and their outbox")?;
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
         broker,
         contexts,
+        notifier,
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,

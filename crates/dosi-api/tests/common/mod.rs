@@ -13,6 +13,7 @@ use dosi_api::contexts::Contexts;
 use dosi_api::{AllowAll, ApiConfig, AppState};
 use dosi_broker::Broker;
 use dosi_bus::InProcessBus;
+use dosi_notify::{Notifier, NotifierConfig};
 use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -21,13 +22,22 @@ use tower::ServiceExt;
 pub struct App {
     pub router: Router,
     pub broker: Arc<Broker>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
-pub fn app() -> App {
+/// An app over a fresh store in a temporary directory.
+pub async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
+    let mut app = app_on(dir.path()).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// An app over the store in `dir` (kept by the caller), loading the
+/// subscriptions it holds.
+pub async fn app_on(dir: &std::path::Path) -> App {
     let store = EmbeddedStore::open(
-        dir.path(),
+        dir,
         EmbeddedOptions {
             fsync: false,
             ..Default::default()
@@ -35,12 +45,25 @@ pub fn app() -> App {
     )
     .unwrap();
     let broker = Arc::new(Broker::new(store, Arc::new(InProcessBus::new(1024))));
+    let contexts = Arc::new(Contexts::new(
+        "http://127.0.0.1:1/ngsi-ld/v1/jsonldContexts".into(),
+        Duration::from_millis(200),
+    ));
+    contexts
+        .load_persisted(broker.store().clone())
+        .await
+        .unwrap();
+    let notifier = Notifier::open(
+        NotifierConfig::new(dir.join("outbox")),
+        broker.clone(),
+        contexts.clone(),
+    )
+    .await
+    .unwrap();
     let state = AppState {
         broker: broker.clone(),
-        contexts: Arc::new(Contexts::new(
-            "http://127.0.0.1:1/ngsi-ld/v1/jsonldContexts".into(),
-            Duration::from_millis(200),
-        )),
+        contexts,
+        notifier,
         config: Arc::new(ApiConfig {
             max_body_bytes: 64 * 1024,
             ..ApiConfig::default()
@@ -54,7 +77,7 @@ pub fn app() -> App {
     App {
         router: dosi_api::router(state, Arc::new(AllowAll)),
         broker,
-        _dir: dir,
+        _dir: None,
     }
 }
 
