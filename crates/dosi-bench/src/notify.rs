@@ -1043,6 +1043,8 @@ pub(crate) async fn measure(
     };
     let receivers = Receivers::start(opts.receivers, opts.isolation, opts.id_prefix())?;
     let plan = planned(opts, &receivers);
+    // Set once subscriptions may exist on the server, so they are deleted again.
+    let mut subscribing = false;
     let result = async {
         // Leftovers would notify receivers that are gone, and fail our creations.
         let leftovers = api.leftovers().await?;
@@ -1063,12 +1065,17 @@ pub(crate) async fn measure(
                 body: Some(subscription_body(opts, p)),
             })
             .collect();
+        subscribing = true;
         api.all(creates, |s| s.is_success()).await?;
         run(args, opts, common, workload, &receivers, drain).await
     }
     .await;
-    let deletes = plan.iter().map(|p| delete_subscription(&p.id)).collect();
-    let cleaned = api.all(deletes, gone).await;
+    let cleaned = if subscribing {
+        let deletes = plan.iter().map(|p| delete_subscription(&p.id)).collect();
+        api.all(deletes, gone).await
+    } else {
+        Ok(())
+    };
     receivers.stop().await;
     let report = result?;
     cleaned.map_err(|e| BenchError::Setup(format!("deleting the subscriptions: {e}")))?;
