@@ -276,6 +276,13 @@ async fn connection(plan: Arc<Plan>, id: u64) -> Stats {
                 }
                 continue 'connect;
             }
+            // A paced workload waits for its slot.
+            if let Some(slot) = plan.workload.slot() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(slot.into()) => {}
+                    _ = &mut hard => break 'connect,
+                }
+            }
             let started = Instant::now();
             if started >= plan.stop_at {
                 break 'connect;
@@ -285,7 +292,7 @@ async fn connection(plan: Arc<Plan>, id: u64) -> Stats {
             let Some(req) = plan.workload.next(&mut rng) else {
                 break 'connect;
             };
-            let items = req.items;
+            let (items, tag) = (req.items, req.tag);
             let exchange = exchange(&mut sender, plan.request(req), batch);
             tokio::pin!(exchange);
             let outcome = loop {
@@ -311,6 +318,9 @@ async fn connection(plan: Arc<Plan>, id: u64) -> Stats {
                     answered = true;
                     failures_in_row = 0;
                     let ok = is_ok(status, batch);
+                    if ok {
+                        plan.workload.acknowledged(tag);
+                    }
                     if counted {
                         stats.requests += 1;
                         let us = u64::try_from(done.duration_since(started).as_micros())

@@ -6,21 +6,25 @@
 //! request bodies prepared before the run, dedicated current-thread runtimes
 //! (`--threads`, default 1) and an HDR histogram per connection. Each scenario
 //! generates its own data ([`data`]); `load` writes it, the others read or
-//! patch it. Only loopback targets are accepted unless `--allow-remote`.
+//! patch it. `notify` also runs notification receivers in this process
+//! ([`notify`]). Only loopback targets are accepted unless `--allow-remote`.
 //!
 //! This crate knows nothing of the broker's internals: it speaks HTTP only.
 
 pub mod ceiling;
 pub mod data;
 mod driver;
+pub mod notify;
 pub mod target;
 mod workload;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use http::HeaderValue;
 use serde::Serialize;
 
@@ -75,6 +79,9 @@ pub enum BenchError {
     /// A load thread could not start or failed.
     #[error("load generator failure: {0}")]
     Worker(String),
+    /// Preparing or cleaning up a scenario's server-side state failed.
+    #[error("scenario setup failed: {0}")]
+    Setup(String),
 }
 
 /// Options of `dosi bench`; the scenario comes first, common options anywhere.
@@ -184,6 +191,9 @@ pub enum Scenario {
         #[arg(long, default_value = "/")]
         path: String,
     },
+    /// Subscriptions to receivers in this process; upserts `level` and reports
+    /// notifications/s, missing and duplicate ones, and commit-to-receipt latency.
+    Notify(notify::NotifyArgs),
 }
 
 impl Scenario {
@@ -197,6 +207,8 @@ impl Scenario {
             Scenario::Query { .. } => "query",
             Scenario::Geo { .. } => "geo",
             Scenario::Raw { .. } => "raw",
+            Scenario::Notify(n) if n.isolation => "notify-isolation",
+            Scenario::Notify(_) => "notify",
         }
     }
 }
@@ -232,6 +244,9 @@ pub struct Report {
     pub p999_us: u64,
     /// Highest latency in microseconds.
     pub max_us: u64,
+    /// Notification delivery, for `notify`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<notify::NotifyReport>,
 }
 
 impl fmt::Display for Report {
@@ -254,11 +269,15 @@ impl fmt::Display for Report {
             ms(self.p99_us),
             ms(self.p999_us),
             ms(self.max_us)
-        )
+        )?;
+        match &self.notify {
+            Some(n) => write!(f, "{n}"),
+            None => Ok(()),
+        }
     }
 }
 
-fn ms(us: u64) -> String {
+pub(crate) fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
@@ -274,60 +293,102 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
 
 /// Runs the benchmark without printing the report.
 pub async fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
-    let duration = seconds("--duration", args.duration, false)?;
-    let warmup = seconds("--warmup", args.warmup, true)?;
-    if args.connections == 0 || args.connections > MAX_CONNECTIONS {
-        return Err(BenchError::InvalidArg {
-            name: "--connections",
-            reason: format!("must be 1..={MAX_CONNECTIONS}"),
-        });
-    }
-    if args.threads == 0 || args.threads > MAX_THREADS {
-        return Err(BenchError::InvalidArg {
-            name: "--threads",
-            reason: format!("must be 1..={MAX_THREADS}"),
-        });
-    }
-    let tenant = args
-        .tenant
-        .as_deref()
-        .map(|t| {
-            HeaderValue::from_str(t).map_err(|_| BenchError::InvalidArg {
-                name: "--tenant",
-                reason: format!("{t:?} is not a valid header value"),
-            })
-        })
-        .transpose()?;
-
-    let target = target::Target::parse(&args.url, args.allow_remote)?;
-    let addr = target.resolve(args.allow_remote).await?;
-    let host = HeaderValue::from_str(&target.authority).map_err(|_| BenchError::InvalidUrl {
-        url: args.url.clone(),
-        reason: "the host is not a valid Host header".into(),
-    })?;
-    let workload = workload::Workload::new(&args.scenario, &target, args.seed)?;
+    let common = Common::check(args).await?;
+    let workload = workload::Workload::new(&args.scenario, &common.target, args.seed)?;
 
     // Fail fast with a clear message rather than count a run of connection errors.
     let unreachable = |source| BenchError::Unreachable {
-        target: addr.to_string(),
+        target: common.addr.to_string(),
         source,
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+    tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(common.addr))
         .await
         .map_err(|_| unreachable(std::io::ErrorKind::TimedOut.into()))?
         .map_err(unreachable)?;
 
+    if let Scenario::Notify(opts) = &args.scenario {
+        return notify::measure(args, opts, &common, workload).await;
+    }
+    drive(args, &common, workload)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// The checked options every scenario shares, and the resolved target.
+#[derive(Debug, Clone)]
+pub(crate) struct Common {
+    duration: Duration,
+    warmup: Duration,
+    pub(crate) tenant: Option<HeaderValue>,
+    pub(crate) target: target::Target,
+    pub(crate) addr: SocketAddr,
+    pub(crate) host: HeaderValue,
+}
+
+impl Common {
+    async fn check(args: &BenchArgs) -> Result<Common, BenchError> {
+        let duration = seconds("--duration", args.duration, false)?;
+        let warmup = seconds("--warmup", args.warmup, true)?;
+        if args.connections == 0 || args.connections > MAX_CONNECTIONS {
+            return Err(BenchError::InvalidArg {
+                name: "--connections",
+                reason: format!("must be 1..={MAX_CONNECTIONS}"),
+            });
+        }
+        if args.threads == 0 || args.threads > MAX_THREADS {
+            return Err(BenchError::InvalidArg {
+                name: "--threads",
+                reason: format!("must be 1..={MAX_THREADS}"),
+            });
+        }
+        let tenant = args
+            .tenant
+            .as_deref()
+            .map(|t| {
+                HeaderValue::from_str(t).map_err(|_| BenchError::InvalidArg {
+                    name: "--tenant",
+                    reason: format!("{t:?} is not a valid header value"),
+                })
+            })
+            .transpose()?;
+
+        let target = target::Target::parse(&args.url, args.allow_remote)?;
+        let addr = target.resolve(args.allow_remote).await?;
+        let host =
+            HeaderValue::from_str(&target.authority).map_err(|_| BenchError::InvalidUrl {
+                url: args.url.clone(),
+                reason: "the host is not a valid Host header".into(),
+            })?;
+        Ok(Common {
+            duration,
+            warmup,
+            tenant,
+            target,
+            addr,
+            host,
+        })
+    }
+}
+
+/// Drives `workload` with the connections and threads of `args`; the plan is
+/// returned for scenarios that look at their workload afterwards.
+pub(crate) async fn drive(
+    args: &BenchArgs,
+    common: &Common,
+    workload: workload::Workload,
+) -> Result<(Report, Arc<driver::Plan>), BenchError> {
+    let duration = common.duration;
     let finite = workload.is_finite();
     let start = Instant::now();
     let (measure_from, stop_at) = if finite {
         (start, start + POPULATE_LIMIT)
     } else {
-        (start + warmup, start + warmup + duration)
+        (start + common.warmup, start + common.warmup + duration)
     };
     let plan = Arc::new(driver::Plan {
-        addr,
-        host,
-        tenant,
+        addr: common.addr,
+        host: common.host.clone(),
+        tenant: common.tenant.clone(),
         workload,
         measure_from,
         stop_at,
@@ -345,15 +406,8 @@ pub async fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         duration
     };
     let duration_s = window.as_secs_f64().max(1e-9);
-    let h = &stats.latency_us;
-    let pct = |q: f64| {
-        if h.is_empty() {
-            0
-        } else {
-            h.value_at_quantile(q)
-        }
-    };
-    Ok(Report {
+    let [p50_us, p90_us, p99_us, p999_us, max_us] = percentiles(&stats.latency_us);
+    let report = Report {
         scenario: args.scenario.name().to_owned(),
         connections: args.connections,
         requests: stats.requests,
@@ -365,15 +419,35 @@ pub async fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
             .workload
             .is_batch()
             .then(|| stats.items as f64 / duration_s),
-        p50_us: pct(0.5),
-        p90_us: pct(0.9),
-        p99_us: pct(0.99),
-        p999_us: pct(0.999),
-        max_us: if h.is_empty() { 0 } else { h.max() },
-    })
+        p50_us,
+        p90_us,
+        p99_us,
+        p999_us,
+        max_us,
+        notify: None,
+    };
+    Ok((report, plan))
 }
 
-fn seconds(name: &'static str, value: f64, zero_ok: bool) -> Result<Duration, BenchError> {
+/// p50, p90, p99, p99.9 and max of `h` (zeros when it is empty).
+pub(crate) fn percentiles(h: &Histogram<u64>) -> [u64; 5] {
+    if h.is_empty() {
+        return [0; 5];
+    }
+    [
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.9),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+    ]
+}
+
+pub(crate) fn seconds(
+    name: &'static str,
+    value: f64,
+    zero_ok: bool,
+) -> Result<Duration, BenchError> {
     let in_range =
         value.is_finite() && value <= MAX_SECONDS && (value > 0.0 || (zero_ok && value == 0.0));
     if in_range {
@@ -470,6 +544,24 @@ mod tests {
                 path: "/health".into(),
             },
         );
+        check(
+            "notify --subscriptions 50 --batch 10 --rate 5000 --receivers 2 --isolation",
+            Scenario::Notify(notify::NotifyArgs {
+                subscriptions: 50,
+                batch: 10,
+                rate: Some(5000.0),
+                receivers: 2,
+                drain: 10.0,
+                isolation: true,
+                bad_subscriptions: 10,
+                entity_type: "NotifySensor".into(),
+            }),
+        );
+        assert_eq!(parse("notify").scenario.name(), "notify");
+        assert_eq!(
+            parse("notify --isolation").scenario.name(),
+            "notify-isolation"
+        );
     }
 
     #[test]
@@ -530,6 +622,7 @@ mod tests {
             p99_us: 3,
             p999_us: 4,
             max_us: 5,
+            notify: None,
         };
         let json = serde_json::to_value(&report).expect("serializable");
         assert!(json.get("items_per_s").is_none());

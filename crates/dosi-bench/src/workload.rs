@@ -3,6 +3,7 @@
 //! in the hot loop is a clone of shared bytes or a short splice.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Uri};
@@ -10,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::data::{self, EntityWriter, BANDS};
+use crate::notify::Updates;
 use crate::target::{query_string, Target};
 use crate::{BenchError, Scenario};
 
@@ -31,6 +33,8 @@ pub struct Req {
     pub body: Bytes,
     /// Entities carried (batch size for upserts, 1 otherwise).
     pub items: u64,
+    /// Told back to the workload when the request is acknowledged (`notify`).
+    pub tag: u64,
 }
 
 /// Produces the requests of one scenario; shared by all connections.
@@ -61,6 +65,8 @@ pub enum Workload {
     },
     /// GET of one of a pool of pre-built URIs (queries, geo-queries, raw paths).
     Uris(Vec<Uri>),
+    /// Numbered `level` updates of subscribed entities (`notify`).
+    Notify(Updates),
 }
 
 impl Workload {
@@ -187,6 +193,7 @@ impl Workload {
                 }
                 Workload::Uris(vec![uri(target.path(path))?])
             }
+            Scenario::Notify(args) => Workload::Notify(Updates::new(args, target)?),
         })
     }
 
@@ -194,13 +201,36 @@ impl Workload {
     pub fn is_batch(&self) -> bool {
         matches!(
             self,
-            Workload::Populate { .. } | Workload::RandomUpsert { .. }
+            Workload::Populate { .. } | Workload::RandomUpsert { .. } | Workload::Notify(_)
         )
     }
 
     /// True when the run ends once the work is done rather than after a duration.
     pub fn is_finite(&self) -> bool {
         matches!(self, Workload::Populate { .. })
+    }
+
+    /// When the next request may start, for a workload with a fixed rate.
+    pub fn slot(&self) -> Option<Instant> {
+        match self {
+            Workload::Notify(updates) => updates.slot(),
+            _ => None,
+        }
+    }
+
+    /// Request `tag` was acknowledged.
+    pub fn acknowledged(&self, tag: u64) {
+        if let Workload::Notify(updates) = self {
+            updates.acknowledged(tag);
+        }
+    }
+
+    /// The `notify` updates, if this is that workload.
+    pub fn updates(&self) -> Option<&Updates> {
+        match self {
+            Workload::Notify(updates) => Some(updates),
+            _ => None,
+        }
     }
 
     /// The next request, or `None` when a finite workload is done.
@@ -251,6 +281,7 @@ impl Workload {
                     uri: uri(format!("{prefix}{n}/attrs")).ok()?,
                     body: bodies[rng.random_range(0..bodies.len())].clone(),
                     items: 1,
+                    tag: 0,
                 })
             }
             Workload::Uris(uris) => {
@@ -261,6 +292,7 @@ impl Workload {
                 };
                 Some(get(uris[i].clone()))
             }
+            Workload::Notify(updates) => Some(updates.next()),
         }
     }
 }
@@ -298,6 +330,7 @@ fn get(uri: Uri) -> Req {
         uri,
         body: Bytes::new(),
         items: 1,
+        tag: 0,
     }
 }
 
@@ -307,6 +340,7 @@ fn post(uri: &Uri, body: Vec<u8>, items: u64) -> Req {
         uri: uri.clone(),
         body: Bytes::from(body),
         items,
+        tag: 0,
     }
 }
 
@@ -328,7 +362,7 @@ fn positive<T: Into<u64> + Copy>(name: &'static str, value: T) -> Result<u64, Be
 }
 
 /// Entity types go into URNs and paths unescaped, so keep them to NGSI-LD-friendly names.
-fn check_type(entity_type: &str) -> Result<(), BenchError> {
+pub(crate) fn check_type(entity_type: &str) -> Result<(), BenchError> {
     let ok = !entity_type.is_empty()
         && entity_type.len() <= 128
         && entity_type
