@@ -261,6 +261,27 @@ pub fn render(
                 Value::String(shown.modified_at.to_iso()),
             );
         }
+        if o.format != Format::Simplified && o.sys_attrs {
+            // deletedAt is a system attribute: shown with sysAttrs only.
+            let names = ch.deleted.iter().chain(ch.deleted_instances.keys());
+            for name in names {
+                match m.get_mut(&terms.compact(name)) {
+                    Some(Value::Object(a)) => {
+                        a.insert("deletedAt".into(), deleted_at.clone());
+                    }
+                    Some(Value::Array(list)) => {
+                        for a in list.iter_mut().filter_map(Value::as_object_mut) {
+                            if a.get("value").and_then(Value::as_str) == Some(NGSI_NULL)
+                                || a.get("object").and_then(Value::as_str) == Some(NGSI_NULL)
+                            {
+                                a.insert("deletedAt".into(), deleted_at.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         if o.format != Format::Simplified && sub.notification.show_changes {
             if let Some(b) = before {
                 add_previous(m, b, ch, &terms, &o);
