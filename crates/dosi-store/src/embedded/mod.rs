@@ -13,6 +13,7 @@
 mod codec;
 mod snapshot;
 mod state;
+mod values;
 mod wal;
 
 use std::fs::{File, OpenOptions};
@@ -24,9 +25,9 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use dosi_ngsi::model::core_iri;
-use dosi_ngsi::query::EntityFilter;
+use dosi_ngsi::query::{EntityFilter, Q};
 use dosi_ngsi::{Entity, EntityId, TenantId};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use tokio::sync::oneshot;
 
 use self::codec::Names;
@@ -242,31 +243,156 @@ enum Plan {
 /// holds the lock (and so the writer) for long.
 const CHUNK: usize = 512;
 
-fn plan(t: &TenantState, filter: &EntityFilter, names: &Names) -> Plan {
+/// The most value-index entries (entity, value) a tenant builds; beyond
+/// it, queries on pairs not indexed yet scan (see `docs/storage.md`).
+const VALUE_INDEX_MAX_ENTRIES: usize = 8 << 20;
+
+/// The outcome of planning.
+enum Planned {
+    /// Run this plan.
+    Ready(Plan),
+    /// Build these value indexes ((type, attribute) name indices) first,
+    /// then plan again.
+    Build(Vec<(u32, u32)>),
+}
+
+/// Picks the smallest candidate set the indexes offer. `may_build` lets it
+/// ask for value indexes that do not exist yet.
+fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) -> Planned {
     if !filter.ids.is_empty() {
         let mut seqs: Vec<u64> = filter.ids.iter().filter_map(|id| t.seq_of(id)).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        return Plan::Seqs(seqs);
+        return Planned::Ready(Plan::Seqs(seqs));
     }
     // A name never interned is a type no entity has.
     let types: Option<Vec<u32>> =
         type_candidates(filter).map(|types| types.iter().filter_map(|n| names.lookup(n)).collect());
+    // With several indexes usable, scan the smallest candidate set; the
+    // filter checks the other conditions on each candidate.
+    let mut bound = types
+        .as_ref()
+        .map_or(usize::MAX, |idx| t.count_of_types(idx));
+    let mut best = None;
     if let Some(b) = geo_candidates(filter) {
-        // With both indexes usable, scan the smaller candidate set; the filter
-        // checks the other condition on each candidate.
-        let bound = types
-            .as_ref()
-            .map_or(usize::MAX, |idx| t.count_of_types(idx));
         if let Some(seqs) = t.seqs_in_bbox_below(&b, bound) {
-            return Plan::Seqs(seqs);
+            bound = seqs.len();
+            best = Some(seqs);
         }
     }
-    match types {
+    if let (Some(types), Some(q)) = (&types, &filter.q) {
+        match value_candidates(t, types, q, names, bound, may_build) {
+            Ok(Some(seqs)) => best = Some(seqs),
+            Ok(None) => {}
+            Err(missing) => return Planned::Build(missing),
+        }
+    }
+    if let Some(seqs) = best {
+        return Planned::Ready(Plan::Seqs(seqs));
+    }
+    Planned::Ready(match types {
         Some(idx) if idx.len() == 1 => Plan::Type(idx[0]),
         Some(idx) => Plan::Seqs(t.seqs_of_types(&idx)),
         None => Plan::All,
+    })
+}
+
+/// Candidates (sorted) from the value indexes of `types` for the most
+/// selective top-level comparison in `q`, when fewer than `bound`. `Err`
+/// names the indexes to build first, when `may_build` and they fit the
+/// budget.
+fn value_candidates(
+    t: &TenantState,
+    types: &[u32],
+    q: &Q,
+    names: &Names,
+    mut bound: usize,
+    may_build: bool,
+) -> Result<Option<Vec<u64>>, Vec<(u32, u32)>> {
+    let conjuncts = q.value_conjuncts();
+    if conjuncts.is_empty() || types.is_empty() {
+        return Ok(None);
     }
+    let mut usable = Vec::new();
+    let mut missing = Vec::new();
+    let mut budget = VALUE_INDEX_MAX_ENTRIES.saturating_sub(t.value_entries());
+    for c in &conjuncts {
+        let Some(attr) = names.lookup(c.attr) else {
+            // No entity ever had the attribute, so none satisfies the conjunct.
+            return Ok(Some(Vec::new()));
+        };
+        let absent: Vec<u32> = types
+            .iter()
+            .copied()
+            .filter(|&ty| t.value_index(ty, attr).is_none())
+            .collect();
+        if absent.is_empty() {
+            usable.push((attr, &c.test));
+            continue;
+        }
+        // An index holds about one entry per entity of its type.
+        let cost = t.count_of_types(&absent);
+        if may_build && cost <= budget {
+            budget -= cost;
+            missing.extend(absent.into_iter().map(|ty| (ty, attr)));
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        missing.dedup();
+        return Err(missing);
+    }
+    let mut best = None;
+    for (attr, test) in usable {
+        if bound == 0 {
+            break;
+        }
+        // Strictly fewer than the best so far.
+        let limit = bound - 1;
+        let mut out = Vec::new();
+        let mut answered = true;
+        for &ty in types {
+            let Some(idx) = t.value_index(ty, attr) else {
+                answered = false;
+                break;
+            };
+            if !matches!(idx.candidates(test, &mut out, limit), Ok(true)) {
+                answered = false;
+                break;
+            }
+        }
+        if answered {
+            out.sort_unstable();
+            out.dedup();
+            bound = out.len();
+            best = Some(out);
+        }
+    }
+    Ok(best)
+}
+
+/// Builds the value indexes `pairs` ((type, attribute) name indices) that
+/// do not exist yet. Writers wait meanwhile (the index must not miss a
+/// change); readers go on.
+fn build_value_indexes(t: &RwLock<TenantState>, pairs: &[(u32, u32)]) {
+    let started = std::time::Instant::now();
+    let g = t.upgradable_read();
+    let built: Vec<_> = pairs
+        .iter()
+        .filter(|&&(ty, attr)| g.value_index(ty, attr).is_none())
+        .map(|&(ty, attr)| (ty, attr, g.build_value_index(ty, attr)))
+        .collect();
+    let mut w = RwLockUpgradableReadGuard::upgrade(g);
+    for (ty, attr, idx) in built {
+        tracing::debug!(ty, attr, entries = idx.entries(), "built a value index");
+        w.install_value_index(ty, attr, idx);
+    }
+    tracing::debug!(
+        pairs = pairs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        total_entries = w.value_entries(),
+        "value indexes built"
+    );
 }
 
 /// Name indices of the attributes the filter reads (`q`, `attrs`, the geo
@@ -371,7 +497,18 @@ impl Store for EmbeddedStore {
                 total: page.count.then_some(total),
             });
         }
-        let plan = plan(&t.read(), filter, &self.state.names);
+        let mut may_build = true;
+        let plan = loop {
+            // The read guard must be gone before building takes the lock.
+            let planned = plan(&t.read(), filter, &self.state.names, may_build);
+            match planned {
+                Planned::Ready(p) => break p,
+                Planned::Build(pairs) => {
+                    build_value_indexes(&t, &pairs);
+                    may_build = false;
+                }
+            }
+        };
         let keep = filter_attrs(filter, &self.state.names);
         let (mut pos, mut cursor) = (0usize, 0u64);
         let (mut matched, mut entities) = (0usize, Vec::new());
@@ -767,4 +904,90 @@ fn remove_temp_files(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use dosi_ngsi::model::{Attribute, Iri};
+    use dosi_ngsi::query::TypeExpr;
+    use dosi_ngsi::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+
+    /// What the planner makes of `type=T&q=…` over 1,000 entities of type T
+    /// whose `band` is `i % 100` (and 1,000 of type U): `Some(n)` for a plan
+    /// of `n` candidates, `None` for a scan of the type.
+    async fn planned(store: &EmbeddedStore, q: &str) -> Option<usize> {
+        let mut types = TypeExpr::parse("T").expect("type");
+        types.expand_names(&|n| format!("urn:{n}"));
+        let mut q = Q::parse(q).expect("q");
+        q.expand_names(&|n| format!("urn:{n}"));
+        let filter = EntityFilter {
+            types: Some(types),
+            q: Some(q),
+            ..EntityFilter::default()
+        };
+        let t = store
+            .state
+            .tenant(&TenantId::default_tenant())
+            .expect("default tenant");
+        let mut may_build = true;
+        loop {
+            let planned = plan(&t.read(), &filter, &store.state.names, may_build);
+            match planned {
+                Planned::Ready(Plan::Seqs(seqs)) => return Some(seqs.len()),
+                Planned::Ready(_) => return None,
+                Planned::Build(pairs) => {
+                    build_value_indexes(&t, &pairs);
+                    may_build = false;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn value_conjuncts_plan_from_the_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open");
+        let d = TenantId::default_tenant();
+        let changes = (0..2000)
+            .map(|i| {
+                let ty = if i < 1000 { "urn:T" } else { "urn:U" };
+                let mut e = Entity::new(
+                    EntityId::new_unchecked(&format!("urn:e:{i}")),
+                    vec![Iri::from(ty)],
+                    Timestamp(0),
+                );
+                e.attrs.insert(
+                    Iri::from("urn:band"),
+                    vec![Attribute::property(json!(i % 100), Timestamp(0))],
+                );
+                Change::Put(Arc::new(e))
+            })
+            .collect();
+        store.commit(&d, changes).await.expect("commit");
+        let cases: &[(&str, Option<usize>)] = &[
+            ("band==5", Some(10)),
+            ("band==5.0", Some(10)),
+            ("band==5,6,7", Some(30)),
+            ("band==10..19", Some(100)),
+            ("band<3", Some(30)),
+            ("band>=97", Some(30)),
+            ("band==\"5\"", Some(0)),
+            ("band==5;band<50", Some(10)),
+            ("band<50;band==5", Some(10)),
+            ("nothing==1;band==5", Some(0)),
+            // Not answerable from the index, or not more selective than the type.
+            ("band==5|band==6", None),
+            ("band!=5", None),
+            ("band>=0", None),
+            ("band==2024-01-01", None),
+        ];
+        for (q, want) in cases {
+            assert_eq!(planned(&store, q).await, *want, "{q}");
+        }
+        let t = store.state.tenant(&d).expect("tenant");
+        assert_eq!(t.read().value_entries(), 1000, "only (T, band) is indexed");
+    }
 }
