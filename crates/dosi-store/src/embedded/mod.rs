@@ -229,8 +229,10 @@ fn closed() -> StoreError {
 
 /// Which entities a query looks at before applying its filter.
 enum Plan {
-    /// These creation sequences (sorted).
-    Seqs(Vec<u64>),
+    /// These creation sequences (sorted). `dense` when most of them are
+    /// expected to match (ids, a value index): a candidate that would be
+    /// returned is then decoded whole at once rather than first in part.
+    Seqs { seqs: Vec<u64>, dense: bool },
     /// The entities of one type (a name index), read from the type index a
     /// chunk at a time: a query that stops after one page never copies the
     /// whole set.
@@ -239,8 +241,8 @@ enum Plan {
     All,
 }
 
-/// Rows a query copies out per read-lock acquisition, so a long scan never
-/// holds the lock (and so the writer) for long.
+/// Rows a query copies out per read-lock acquisition, at most, so a long
+/// scan never holds the lock (and so the writer) for long.
 const CHUNK: usize = 512;
 
 /// The most value-index entries (entity, value) a tenant builds; beyond
@@ -263,7 +265,7 @@ fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) 
         let mut seqs: Vec<u64> = filter.ids.iter().filter_map(|id| t.seq_of(id)).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        return Planned::Ready(Plan::Seqs(seqs));
+        return Planned::Ready(Plan::Seqs { seqs, dense: true });
     }
     // A name never interned is a type no entity has.
     let types: Option<Vec<u32>> =
@@ -277,22 +279,25 @@ fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) 
     if let Some(b) = geo_candidates(filter) {
         if let Some(seqs) = t.seqs_in_bbox_below(&b, bound) {
             bound = seqs.len();
-            best = Some(seqs);
+            best = Some((seqs, false));
         }
     }
     if let (Some(types), Some(q)) = (&types, &filter.q) {
         match value_candidates(t, types, q, names, bound, may_build) {
-            Ok(Some(seqs)) => best = Some(seqs),
+            Ok(Some(seqs)) => best = Some((seqs, true)),
             Ok(None) => {}
             Err(missing) => return Planned::Build(missing),
         }
     }
-    if let Some(seqs) = best {
-        return Planned::Ready(Plan::Seqs(seqs));
+    if let Some((seqs, dense)) = best {
+        return Planned::Ready(Plan::Seqs { seqs, dense });
     }
     Planned::Ready(match types {
         Some(idx) if idx.len() == 1 => Plan::Type(idx[0]),
-        Some(idx) => Plan::Seqs(t.seqs_of_types(&idx)),
+        Some(idx) => Plan::Seqs {
+            seqs: t.seqs_of_types(&idx),
+            dense: false,
+        },
         None => Plan::All,
     })
 }
@@ -510,16 +515,28 @@ impl Store for EmbeddedStore {
             }
         };
         let keep = filter_attrs(filter, &self.state.names);
+        let dense = matches!(plan, Plan::Seqs { dense: true, .. });
         let (mut pos, mut cursor) = (0usize, 0u64);
         let (mut matched, mut entities) = (0usize, Vec::new());
-        let mut chunk = Vec::with_capacity(CHUNK);
+        // Copying a row out costs about as much as testing it: a page that
+        // is done after a few candidates (an index plan, say) should copy
+        // only those. Start at the page's end and double up to CHUNK.
+        let mut chunk_len = if page.count {
+            CHUNK
+        } else {
+            page.offset.saturating_add(page.limit).clamp(1, CHUNK)
+        };
+        let mut chunk = Vec::with_capacity(chunk_len);
         'scan: loop {
+            if entities.len() >= page.limit && !page.count {
+                break;
+            }
             chunk.clear();
             {
                 let g = t.read();
                 match &plan {
-                    Plan::Seqs(seqs) => {
-                        let end = (pos + CHUNK).min(seqs.len());
+                    Plan::Seqs { seqs, .. } => {
+                        let end = (pos + chunk_len).min(seqs.len());
                         // Entities deleted since planning are skipped.
                         chunk.extend(seqs[pos..end].iter().filter_map(|s| g.row(*s).cloned()));
                         if pos == end {
@@ -528,7 +545,7 @@ impl Store for EmbeddedStore {
                         pos = end;
                     }
                     Plan::Type(ty) => {
-                        let seqs = g.seqs_of_type_from(*ty, cursor, CHUNK);
+                        let seqs = g.seqs_of_type_from(*ty, cursor, chunk_len);
                         let Some(&last) = seqs.last() else {
                             break 'scan;
                         };
@@ -536,7 +553,7 @@ impl Store for EmbeddedStore {
                         chunk.extend(seqs.iter().filter_map(|s| g.row(*s).cloned()));
                     }
                     Plan::All => {
-                        for (seq, row) in g.rows_from(cursor).take(CHUNK) {
+                        for (seq, row) in g.rows_from(cursor).take(chunk_len) {
                             chunk.push(row.clone());
                             cursor = seq + 1;
                         }
@@ -549,6 +566,15 @@ impl Store for EmbeddedStore {
             for row in &chunk {
                 if entities.len() >= page.limit && !page.count {
                     break 'scan;
+                }
+                if dense && matched >= page.offset && entities.len() < page.limit {
+                    // A match here is returned: decode it once, whole.
+                    let e = self.decode(row)?;
+                    if filter.matches(&e) {
+                        matched += 1;
+                        entities.push(e);
+                    }
+                    continue;
                 }
                 // Test the row with only the attributes the filter reads
                 // decoded; decode it whole only when it is returned.
@@ -564,6 +590,7 @@ impl Store for EmbeddedStore {
             }
             // Long scans decode on this task; let others run between chunks.
             tokio::task::yield_now().await;
+            chunk_len = (chunk_len * 2).min(CHUNK);
         }
         Ok(QueryResult {
             entities,
@@ -936,7 +963,7 @@ mod tests {
         loop {
             let planned = plan(&t.read(), &filter, &store.state.names, may_build);
             match planned {
-                Planned::Ready(Plan::Seqs(seqs)) => return Some(seqs.len()),
+                Planned::Ready(Plan::Seqs { seqs, .. }) => return Some(seqs.len()),
                 Planned::Ready(_) => return None,
                 Planned::Build(pairs) => {
                     build_value_indexes(&t, &pairs);
