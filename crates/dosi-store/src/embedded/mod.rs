@@ -33,6 +33,7 @@ use tokio::sync::oneshot;
 use self::codec::Names;
 use self::snapshot::Image;
 use self::state::{BBox, Prepared, Row, State, TenantState};
+use self::values::OwnedKey;
 use self::wal::{io_err, sync_dir, RecordIn, RecordOut};
 use crate::{Change, Page, QueryResult, Result, Store, StoreError};
 
@@ -237,6 +238,10 @@ enum Plan {
     /// chunk at a time: a query that stops after one page never copies the
     /// whole set.
     Type(u32),
+    /// The entities of one key of the value index of (type, attribute)
+    /// (name indices), read a chunk at a time: `attr==value` on one type
+    /// copies only what the page needs.
+    Posting { ty: u32, attr: u32, key: OwnedKey },
     /// Every entity.
     All,
 }
@@ -284,7 +289,7 @@ fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) 
     }
     if let (Some(types), Some(q)) = (&types, &filter.q) {
         match value_candidates(t, types, q, names, bound, may_build) {
-            Ok(Some(seqs)) => best = Some((seqs, true)),
+            Ok(Some(plan)) => return Planned::Ready(plan),
             Ok(None) => {}
             Err(missing) => return Planned::Build(missing),
         }
@@ -302,10 +307,10 @@ fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) 
     })
 }
 
-/// Candidates (sorted) from the value indexes of `types` for the most
-/// selective top-level comparison in `q`, when fewer than `bound`. `Err`
-/// names the indexes to build first, when `may_build` and they fit the
-/// budget.
+/// A plan over the candidates the value indexes of `types` give for the
+/// most selective top-level comparison in `q`, when fewer than `bound`.
+/// `Err` names the indexes to build first, when `may_build` and they fit
+/// the budget.
 fn value_candidates(
     t: &TenantState,
     types: &[u32],
@@ -313,7 +318,7 @@ fn value_candidates(
     names: &Names,
     mut bound: usize,
     may_build: bool,
-) -> Result<Option<Vec<u64>>, Vec<(u32, u32)>> {
+) -> Result<Option<Plan>, Vec<(u32, u32)>> {
     let conjuncts = q.value_conjuncts();
     if conjuncts.is_empty() || types.is_empty() {
         return Ok(None);
@@ -324,7 +329,10 @@ fn value_candidates(
     for c in &conjuncts {
         let Some(attr) = names.lookup(c.attr) else {
             // No entity ever had the attribute, so none satisfies the conjunct.
-            return Ok(Some(Vec::new()));
+            return Ok(Some(Plan::Seqs {
+                seqs: Vec::new(),
+                dense: true,
+            }));
         };
         let absent: Vec<u32> = types
             .iter()
@@ -352,6 +360,19 @@ fn value_candidates(
         if bound == 0 {
             break;
         }
+        // One key of one type: read its entities as the page needs them.
+        if let [ty] = types {
+            let single = t
+                .value_index(*ty, attr)
+                .and_then(|idx| idx.single_key(test));
+            if let Some((key, len)) = single {
+                if len < bound {
+                    bound = len;
+                    best = Some(Plan::Posting { ty: *ty, attr, key });
+                }
+                continue;
+            }
+        }
         // Strictly fewer than the best so far.
         let limit = bound - 1;
         let mut out = Vec::new();
@@ -370,7 +391,10 @@ fn value_candidates(
             out.sort_unstable();
             out.dedup();
             bound = out.len();
-            best = Some(out);
+            best = Some(Plan::Seqs {
+                seqs: out,
+                dense: true,
+            });
         }
     }
     Ok(best)
@@ -515,7 +539,7 @@ impl Store for EmbeddedStore {
             }
         };
         let keep = filter_attrs(filter, &self.state.names);
-        let dense = matches!(plan, Plan::Seqs { dense: true, .. });
+        let dense = matches!(plan, Plan::Seqs { dense: true, .. } | Plan::Posting { .. });
         let (mut pos, mut cursor) = (0usize, 0u64);
         let (mut matched, mut entities) = (0usize, Vec::new());
         // Copying a row out costs about as much as testing it: a page that
@@ -543,6 +567,17 @@ impl Store for EmbeddedStore {
                             break 'scan;
                         }
                         pos = end;
+                    }
+                    Plan::Posting { ty, attr, key } => {
+                        let seqs = g
+                            .value_index(*ty, *attr)
+                            .map(|idx| idx.seqs_from(key, cursor, chunk_len))
+                            .unwrap_or_default();
+                        let Some(&last) = seqs.last() else {
+                            break 'scan;
+                        };
+                        cursor = last + 1;
+                        chunk.extend(seqs.iter().filter_map(|s| g.row(*s).cloned()));
                     }
                     Plan::Type(ty) => {
                         let seqs = g.seqs_of_type_from(*ty, cursor, chunk_len);
@@ -964,6 +999,11 @@ mod tests {
             let planned = plan(&t.read(), &filter, &store.state.names, may_build);
             match planned {
                 Planned::Ready(Plan::Seqs { seqs, .. }) => return Some(seqs.len()),
+                Planned::Ready(Plan::Posting { ty, attr, key }) => {
+                    let g = t.read();
+                    let idx = g.value_index(ty, attr).expect("planned from it");
+                    return Some(idx.seqs_from(&key, 0, usize::MAX).len());
+                }
                 Planned::Ready(_) => return None,
                 Planned::Build(pairs) => {
                     build_value_indexes(&t, &pairs);

@@ -75,6 +75,17 @@ pub enum Key<'a> {
     Str(&'a str),
 }
 
+/// A key, owned: what a plan that reads one key's entities holds on to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedKey {
+    /// `false` or `true`.
+    Bool(bool),
+    /// A number.
+    Num(Num),
+    /// A string.
+    Str(Box<str>),
+}
+
 /// What one entity offers the index of one attribute: its distinct keys
 /// (sorted) and whether it is opaque (always a candidate).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -215,6 +226,17 @@ impl Postings {
         self.len() == 0
     }
 
+    /// Up to `n` entities from sequence `from` on, in order.
+    fn seqs_from(&self, from: u64, n: usize) -> Vec<u64> {
+        match self {
+            Self::Small(v) => {
+                let i = v.partition_point(|&s| s < from);
+                v[i..].iter().take(n).copied().collect()
+            }
+            Self::Large(s) => s.range(from..).take(n).copied().collect(),
+        }
+    }
+
     fn extend_into(&self, out: &mut Vec<u64>) {
         match self {
             Self::Small(v) => out.extend_from_slice(v),
@@ -343,6 +365,43 @@ impl ValueIndex {
                 }
                 Key::Bool(_) => {}
             }
+        }
+    }
+
+    /// When `test` is equality with one value and no entity is opaque, so
+    /// that one key's entities are exactly the candidates: that key and
+    /// their number.
+    pub fn single_key(&self, test: &ValueTest<'_>) -> Option<(OwnedKey, usize)> {
+        let ValueTest::AnyOf(list) = test else {
+            return None;
+        };
+        let [one] = list.as_slice() else {
+            return None;
+        };
+        if !self.opaque.is_empty() {
+            return None;
+        }
+        let key = match *one {
+            Scalar::Bool(b) => OwnedKey::Bool(b),
+            Scalar::Num(v) => OwnedKey::Num(Num::new(v)?),
+            Scalar::Str(s) => OwnedKey::Str(Box::from(s)),
+        };
+        let len = self.postings(&key).map_or(0, Postings::len);
+        Some((key, len))
+    }
+
+    /// Up to `n` entities having `key`, from sequence `from` on, in order.
+    pub fn seqs_from(&self, key: &OwnedKey, from: u64, n: usize) -> Vec<u64> {
+        self.postings(key)
+            .map(|p| p.seqs_from(from, n))
+            .unwrap_or_default()
+    }
+
+    fn postings(&self, key: &OwnedKey) -> Option<&Postings> {
+        match key {
+            OwnedKey::Bool(b) => Some(&self.bools[usize::from(*b)]),
+            OwnedKey::Num(n) => self.nums.get(n),
+            OwnedKey::Str(s) => self.strs.get(&**s),
         }
     }
 
@@ -575,6 +634,16 @@ mod tests {
             assert_eq!(idx.update(seq, &k1, &k2), 1);
         }
         assert_eq!(cands(&idx, one.clone()).map(|v| v.len()), Some(50));
+        let (key, len) = idx.single_key(&one).expect("one key");
+        assert_eq!(len, 50);
+        assert_eq!(idx.seqs_from(&key, 10, 3), vec![11, 13, 15]);
+        assert_eq!(idx.seqs_from(&key, 11, 2), vec![11, 13]);
+        let (two_key, _) = idx.single_key(&two).expect("one key");
+        assert_eq!(idx.seqs_from(&two_key, 95, 9), vec![96, 98]);
+        assert_eq!(
+            idx.single_key(&ValueTest::AnyOf(vec![Scalar::Num(1.0), Scalar::Num(2.0)])),
+            None
+        );
         assert_eq!(
             cands(&idx, two.clone()).map(|v| v[..3].to_vec()),
             Some(vec![0, 2, 4])
