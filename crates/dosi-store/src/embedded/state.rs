@@ -2,6 +2,7 @@
 //! entities in creation order plus the id, type, location and value indexes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dosi_ngsi::model::{core_iri, Entity};
@@ -98,6 +99,8 @@ pub struct TenantState {
     values: HashMap<u32, HashMap<u32, ValueIndex>>,
     /// Entries in all of `values`.
     value_entries: usize,
+    /// Entries in the value indexes of every tenant of the store.
+    store_value_entries: Arc<AtomicUsize>,
 }
 
 impl TenantState {
@@ -178,6 +181,22 @@ impl TenantState {
         self.value_entries
     }
 
+    /// Entries in all value indexes of every tenant of the store.
+    pub fn store_value_entries(&self) -> usize {
+        self.store_value_entries.load(Ordering::Relaxed)
+    }
+
+    fn add_value_entries(&mut self, delta: isize) {
+        self.value_entries = self.value_entries.saturating_add_signed(delta);
+        if delta >= 0 {
+            self.store_value_entries
+                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            self.store_value_entries
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
     /// A value index of `attr` over the current entities of type `ty`; a
     /// read of each of them. Install it with [`TenantState::install_value_index`]
     /// before any other change, or it misses that change.
@@ -197,8 +216,9 @@ impl TenantState {
     pub fn install_value_index(&mut self, ty: u32, attr: u32, idx: ValueIndex) {
         let slot = self.values.entry(ty).or_default().entry(attr);
         if let std::collections::hash_map::Entry::Vacant(v) = slot {
-            self.value_entries += idx.entries();
+            let added = idx.entries();
             v.insert(idx);
+            self.add_value_entries(added.try_into().unwrap_or(isize::MAX));
         }
     }
 
@@ -378,7 +398,7 @@ impl TenantState {
                 }
             }
         }
-        self.value_entries = self.value_entries.saturating_add_signed(delta);
+        self.add_value_entries(delta);
     }
 
     fn geo_insert(&mut self, seq: u64, b: BBox) {
@@ -413,6 +433,8 @@ pub struct State {
     pub tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantState>>>>,
     /// Metadata: namespace → key → value.
     pub meta: RwLock<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+    /// Entries in the value indexes of all tenants (each tenant shares it).
+    value_entries: Arc<AtomicUsize>,
 }
 
 impl State {
@@ -436,7 +458,16 @@ impl State {
         if let Some(ts) = self.tenant(t) {
             return ts;
         }
-        self.tenants.write().entry(t.clone()).or_default().clone()
+        self.tenants
+            .write()
+            .entry(t.clone())
+            .or_insert_with(|| {
+                Arc::new(RwLock::new(TenantState {
+                    store_value_entries: self.value_entries.clone(),
+                    ..TenantState::default()
+                }))
+            })
+            .clone()
     }
 
     /// Stores or removes one metadata key.
@@ -681,6 +712,7 @@ mod tests {
                 }
             }
             prop_assert_eq!(t.value_entries(), total);
+            prop_assert_eq!(t.store_value_entries(), total);
         }
     }
 
