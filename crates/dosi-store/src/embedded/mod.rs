@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use dosi_ngsi::model::core_iri;
 use dosi_ngsi::query::{EntityFilter, Q};
 use dosi_ngsi::{Entity, EntityId, TenantId};
-use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
 use self::codec::Names;
@@ -335,13 +335,17 @@ fn value_candidates(
                 dense: true,
             }));
         };
+        if types.iter().all(|&ty| t.value_index(ty, attr).is_some()) {
+            usable.push((attr, &c.test));
+            continue;
+        }
+        // Being built by another query: scan meanwhile.
         let absent: Vec<u32> = types
             .iter()
             .copied()
-            .filter(|&ty| t.value_index(ty, attr).is_none())
+            .filter(|&ty| !t.has_value_index(ty, attr))
             .collect();
         if absent.is_empty() {
-            usable.push((attr, &c.test));
             continue;
         }
         // An index holds about one entry per entity of its type.
@@ -401,29 +405,45 @@ fn value_candidates(
     Ok(best)
 }
 
+/// Entities a value index being built adds per write-lock acquisition, so
+/// that writers wait milliseconds, not the whole build.
+const BACKFILL_CHUNK: usize = 2048;
+
 /// Builds the value indexes `pairs` ((type, attribute) name indices) that
-/// do not exist yet. Writers wait meanwhile (the index must not miss a
-/// change); readers go on.
-fn build_value_indexes(t: &RwLock<TenantState>, pairs: &[(u32, u32)]) {
-    let started = std::time::Instant::now();
-    let g = t.upgradable_read();
-    let built: Vec<_> = pairs
-        .iter()
-        .filter(|&&(ty, attr)| g.value_index(ty, attr).is_none())
-        .map(|&(ty, attr)| (ty, attr, g.build_value_index(ty, attr)))
-        .collect();
-    let mut w = RwLockUpgradableReadGuard::upgrade(g);
-    for (ty, attr, idx) in built {
-        tracing::debug!(ty, attr, entries = idx.entries(), "built a value index");
-        w.install_value_index(ty, attr, idx);
+/// do not exist yet and waits for them. The build runs as a task of its
+/// own, so a caller that gives up waiting leaves no index half built.
+async fn build_value_indexes(t: &Arc<RwLock<TenantState>>, pairs: &[(u32, u32)]) {
+    let started: Vec<(u32, u32)> = {
+        let mut w = t.write();
+        pairs
+            .iter()
+            .copied()
+            .filter(|&(ty, attr)| w.start_value_index(ty, attr))
+            .collect()
+    };
+    if started.is_empty() {
+        return;
     }
-    tracing::debug!(
-        pairs = pairs.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        tenant_entries = w.value_entries(),
-        store_entries = w.store_value_entries(),
-        "value indexes built"
-    );
+    let t = t.clone();
+    let task = tokio::spawn(async move {
+        let begun = std::time::Instant::now();
+        for &(ty, attr) in &started {
+            while !t.write().backfill_value_index(ty, attr, BACKFILL_CHUNK) {
+                tokio::task::yield_now().await;
+            }
+        }
+        let g = t.read();
+        tracing::debug!(
+            pairs = ?started,
+            elapsed_ms = begun.elapsed().as_millis() as u64,
+            tenant_entries = g.value_entries(),
+            store_entries = g.store_value_entries(),
+            "value indexes built"
+        );
+    });
+    if let Err(e) = task.await {
+        tracing::error!(error = %e, "building a value index failed");
+    }
 }
 
 /// Name indices of the attributes the filter reads (`q`, `attrs`, the geo
@@ -535,7 +555,7 @@ impl Store for EmbeddedStore {
             match planned {
                 Planned::Ready(p) => break p,
                 Planned::Build(pairs) => {
-                    build_value_indexes(&t, &pairs);
+                    build_value_indexes(&t, &pairs).await;
                     may_build = false;
                 }
             }
@@ -1008,7 +1028,7 @@ mod tests {
                 }
                 Planned::Ready(_) => return None,
                 Planned::Build(pairs) => {
-                    build_value_indexes(&t, &pairs);
+                    build_value_indexes(&t, &pairs).await;
                     may_build = false;
                 }
             }

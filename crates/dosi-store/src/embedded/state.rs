@@ -94,9 +94,13 @@ pub struct TenantState {
     /// Entries of `geo` that are no longer live.
     geo_stale: usize,
     /// Value indexes by entity type, then attribute (name indices). Built
-    /// on demand (see [`TenantState::build_value_index`]), then kept up to
-    /// date by every change.
+    /// on demand (see [`TenantState::start_value_index`]) and kept up to
+    /// date by every change from then on.
     values: HashMap<u32, HashMap<u32, ValueIndex>>,
+    /// Indexes of `values` still being filled with the entities that were
+    /// there when they started, with the next sequence to add. Queries do
+    /// not use them yet.
+    backfilling: HashMap<(u32, u32), u64>,
     /// Entries in all of `values`.
     value_entries: usize,
     /// Entries in the value indexes of every tenant of the store.
@@ -171,9 +175,64 @@ impl TenantState {
     }
 
     /// The value index of attribute `attr` over the entities of type `ty`
-    /// (name indices), if built.
+    /// (name indices), if built completely.
     pub fn value_index(&self, ty: u32, attr: u32) -> Option<&ValueIndex> {
+        if self.backfilling.contains_key(&(ty, attr)) {
+            return None;
+        }
         self.values.get(&ty)?.get(&attr)
+    }
+
+    /// True if the value index of (`ty`, `attr`) exists, complete or not.
+    pub fn has_value_index(&self, ty: u32, attr: u32) -> bool {
+        self.values.get(&ty).is_some_and(|m| m.contains_key(&attr))
+    }
+
+    /// Starts the value index of `attr` over the entities of type `ty`
+    /// (name indices): empty, kept up to date by every change from now on,
+    /// unused by queries until [`TenantState::backfill_value_index`] has
+    /// added the entities already there. False if it exists already.
+    pub fn start_value_index(&mut self, ty: u32, attr: u32) -> bool {
+        if self.has_value_index(ty, attr) {
+            return false;
+        }
+        self.values
+            .entry(ty)
+            .or_default()
+            .insert(attr, ValueIndex::default());
+        self.backfilling.insert((ty, attr), 0);
+        true
+    }
+
+    /// Adds up to `n` of the entities not yet in an index being started;
+    /// true once it is complete (or was not being built). An entity changed
+    /// since the start is in it already; adding its current keys again
+    /// changes nothing.
+    pub fn backfill_value_index(&mut self, ty: u32, attr: u32, n: usize) -> bool {
+        let Some(&from) = self.backfilling.get(&(ty, attr)) else {
+            return true;
+        };
+        let seqs = self.seqs_of_type_from(ty, from, n);
+        let mut delta = 0;
+        if let Some(idx) = self.values.get_mut(&ty).and_then(|m| m.get_mut(&attr)) {
+            for &seq in &seqs {
+                if let Some(row) = self.rows.get(&seq) {
+                    let keys = values::keys_of(&row.blob, &[attr]);
+                    delta += idx.add(seq, &keys[0]);
+                }
+            }
+        }
+        self.add_value_entries(delta);
+        match seqs.last() {
+            Some(&last) if seqs.len() == n => {
+                self.backfilling.insert((ty, attr), last + 1);
+                false
+            }
+            _ => {
+                self.backfilling.remove(&(ty, attr));
+                true
+            }
+        }
     }
 
     /// Entries in all value indexes of the tenant.
@@ -197,9 +256,9 @@ impl TenantState {
         }
     }
 
-    /// A value index of `attr` over the current entities of type `ty`; a
-    /// read of each of them. Install it with [`TenantState::install_value_index`]
-    /// before any other change, or it misses that change.
+    /// A value index of `attr` over the current entities of type `ty`, built
+    /// in one go (tests compare the maintained ones with it).
+    #[cfg(test)]
     pub fn build_value_index(&self, ty: u32, attr: u32) -> ValueIndex {
         let mut idx = ValueIndex::default();
         for &seq in self.by_type.get(&ty).into_iter().flatten() {
@@ -213,6 +272,7 @@ impl TenantState {
 
     /// Installs an index made by [`TenantState::build_value_index`], unless
     /// there is one already.
+    #[cfg(test)]
     pub fn install_value_index(&mut self, ty: u32, attr: u32, idx: ValueIndex) {
         let slot = self.values.entry(ty).or_default().entry(attr);
         if let std::collections::hash_map::Entry::Vacant(v) = slot {
@@ -636,8 +696,11 @@ mod tests {
             two: bool,
         },
         Delete(u8),
-        /// Builds the index of (T2, band) if it does not exist yet.
-        Build,
+        /// Starts the index of (T2, band) if it does not exist yet.
+        Start,
+        /// Adds up to this many entities to the index of (T2, band) while
+        /// it is being built.
+        Backfill(usize),
     }
 
     fn arb_vop() -> impl Strategy<Value = VOp> {
@@ -653,7 +716,8 @@ mod tests {
             6 => (0u8..40, 0u8..4, value, any::<bool>())
                 .prop_map(|(id, ty, value, two)| VOp::Put { id, ty, value, two }),
             2 => (0u8..40).prop_map(VOp::Delete),
-            1 => Just(VOp::Build),
+            1 => Just(VOp::Start),
+            1 => (1usize..6).prop_map(VOp::Backfill),
         ]
     }
 
@@ -694,14 +758,16 @@ mod tests {
                         t.apply(Prepared::put(&e, &names), &mut seq);
                     }
                     VOp::Delete(id) => t.apply(Prepared::Delete(EntityId::new_unchecked(&format!("urn:e{id}"))), &mut seq),
-                    VOp::Build => {
-                        if t.value_index(t2, band).is_none() {
-                            let idx = t.build_value_index(t2, band);
-                            t.install_value_index(t2, band, idx);
-                        }
+                    VOp::Start => {
+                        t.start_value_index(t2, band);
+                    }
+                    VOp::Backfill(n) => {
+                        let done = t.backfill_value_index(t2, band, n);
+                        prop_assert_eq!(done, t.value_index(t2, band).is_some() || !t.has_value_index(t2, band));
                     }
                 }
             }
+            while !t.backfill_value_index(t2, band, 7) {}
             let mut total = 0;
             for ty in [t1, t2] {
                 if let Some(kept) = t.value_index(ty, band) {

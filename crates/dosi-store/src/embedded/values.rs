@@ -262,6 +262,7 @@ pub struct ValueIndex {
 
 impl ValueIndex {
     /// Number of (key, entity) entries, opaque entities included.
+    #[cfg(test)]
     pub fn entries(&self) -> usize {
         self.entries
     }
