@@ -574,9 +574,6 @@ impl Store for EmbeddedStore {
         };
         let mut chunk = Vec::with_capacity(chunk_len);
         'scan: loop {
-            if entities.len() >= page.limit && !page.count {
-                break;
-            }
             chunk.clear();
             {
                 let g = t.read();
@@ -644,6 +641,9 @@ impl Store for EmbeddedStore {
                 if matched > page.offset && entities.len() < page.limit {
                     entities.push(self.decode(row)?);
                 }
+            }
+            if entities.len() >= page.limit && !page.count {
+                break;
             }
             // Long scans decode on this task; let others run between chunks.
             tokio::task::yield_now().await;
