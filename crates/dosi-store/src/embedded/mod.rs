@@ -424,26 +424,34 @@ async fn build_value_indexes(t: &Arc<RwLock<TenantState>>, pairs: &[(u32, u32)])
     if started.is_empty() {
         return;
     }
-    let t = t.clone();
-    let task = tokio::spawn(async move {
-        let begun = std::time::Instant::now();
-        for &(ty, attr) in &started {
-            while !t.write().backfill_value_index(ty, attr, BACKFILL_CHUNK) {
-                tokio::task::yield_now().await;
+    let build = backfill(t.clone(), started);
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            if let Err(e) = rt.spawn(build).await {
+                tracing::error!(error = %e, "building a value index failed");
             }
         }
-        let g = t.read();
-        tracing::debug!(
-            pairs = ?started,
-            elapsed_ms = begun.elapsed().as_millis() as u64,
-            tenant_entries = g.value_entries(),
-            store_entries = g.store_value_entries(),
-            "value indexes built"
-        );
-    });
-    if let Err(e) = task.await {
-        tracing::error!(error = %e, "building a value index failed");
+        // Polled outside a Tokio runtime: build here.
+        Err(_) => build.await,
     }
+}
+
+/// Fills the started value indexes `pairs`, a chunk per write lock.
+async fn backfill(t: Arc<RwLock<TenantState>>, pairs: Vec<(u32, u32)>) {
+    let begun = std::time::Instant::now();
+    for &(ty, attr) in &pairs {
+        while !t.write().backfill_value_index(ty, attr, BACKFILL_CHUNK) {
+            tokio::task::yield_now().await;
+        }
+    }
+    let g = t.read();
+    tracing::debug!(
+        ?pairs,
+        elapsed_ms = begun.elapsed().as_millis() as u64,
+        tenant_entries = g.value_entries(),
+        store_entries = g.store_value_entries(),
+        "value indexes built"
+    );
 }
 
 /// Name indices of the attributes the filter reads (`q`, `attrs`, the geo
