@@ -16,12 +16,16 @@
 //! parsers accept the query (they may be stubs while being written).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use dosi_ngsi::model::{core_iri, AttrKind, Attribute, Iri};
-use dosi_ngsi::query::{EntityFilter, GeoQuery, TypeExpr};
+use dosi_ngsi::query::{EntityFilter, GeoQuery, TypeExpr, Q};
 use dosi_ngsi::{Entity, EntityId, TenantId, Timestamp};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
 use crate::{Change, EmbeddedOptions, EmbeddedStore, Page, Store};
@@ -89,6 +93,8 @@ macro_rules! store_test_suite {
             reopen_after_flush_and_more_writes,
             large_batch,
             concurrent_commits,
+            value_queries_match_a_scan,
+            value_queries_after_reopen,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -732,6 +738,477 @@ pub async fn concurrent_commits(f: &dyn StoreFactory) {
     }
     let (_, total) = names(&*s, &d, &everything(), page(0, 0, true)).await;
     assert_eq!(total, Some(320));
+}
+
+// ------------------------------------------------------------ value queries
+//
+// Queries whose `q` compares attribute values (`band==2`, `temp>=20.5`, ...)
+// may be answered from an index on those values; whatever a backend does,
+// the answer must equal a scan: `EntityFilter::matches` over all entities
+// in creation order, then the page. The histories below mix numbers that
+// are equal as numbers (2, 2.0; 0, -0.0), strings that look like numbers,
+// booleans, arrays, objects, several instances (datasetIds) and attribute
+// kinds that compare differently (Relationship, LanguageProperty).
+
+/// The time of every value-query attribute.
+const T0: Timestamp = Timestamp(1_700_000_000_000_000);
+
+/// One change of a value-query history.
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Box<Entity>),
+    Delete(u8),
+}
+
+/// One step of a value-query history.
+#[derive(Debug, Clone)]
+enum Step {
+    /// One atomic commit.
+    Commit(Vec<Op>),
+    /// A query checked against a scan of the model.
+    Query(QueryCase),
+}
+
+/// A query: a type expression, a `q` (compact names) and a page.
+#[derive(Debug, Clone)]
+struct QueryCase {
+    types: Option<&'static str>,
+    q: String,
+    page: Page,
+}
+
+impl QueryCase {
+    /// The filter, `None` when the random `q` does not parse.
+    fn filter(&self) -> Option<EntityFilter> {
+        let mut q = Q::parse(&self.q).ok()?;
+        q.expand_names(&|n| format!("{BASE}{n}"));
+        let mut filter = self.types.map(type_filter).unwrap_or_default();
+        filter.q = Some(q);
+        Some(filter)
+    }
+}
+
+/// What the store should hold: entities in creation order.
+#[derive(Default)]
+struct Model {
+    entities: Vec<Entity>,
+}
+
+impl Model {
+    fn put(&mut self, e: Entity) {
+        match self.entities.iter_mut().find(|x| x.id == e.id) {
+            Some(x) => *x = e,
+            None => self.entities.push(e),
+        }
+    }
+
+    fn delete(&mut self, id: &EntityId) {
+        self.entities.retain(|x| &x.id != id);
+    }
+}
+
+fn vid(n: u8) -> EntityId {
+    id(&format!("V{n}"))
+}
+
+fn instance(kind: AttrKind, value: Value, dataset: Option<&str>) -> Attribute {
+    let mut a = Attribute::new(kind, value, T0);
+    a.dataset_id = dataset.map(Iri::from);
+    a
+}
+
+fn arb_scalar() -> BoxedStrategy<Value> {
+    prop_oneof![
+        (0i64..5).prop_map(|k| json!(k)),
+        (0i64..5).prop_map(|k| json!(k as f64)),
+        Just(json!(-0.0)),
+        Just(json!(2.5)),
+        Just(json!(-1)),
+        prop::sample::select(vec!["0", "1", "a", "b", ""]).prop_map(|s| json!(s)),
+        any::<bool>().prop_map(|b| json!(b)),
+    ]
+    .boxed()
+}
+
+fn arb_value() -> BoxedStrategy<Value> {
+    prop_oneof![
+        8 => arb_scalar(),
+        2 => prop::collection::vec(arb_scalar(), 0..3).prop_map(Value::Array),
+        1 => Just(json!([[1], {"v": 1}, null])),
+        1 => Just(Value::Null),
+        1 => arb_scalar().prop_map(|v| json!({"v": v})),
+    ]
+    .boxed()
+}
+
+/// The instances of a Property: one, or several with datasetIds.
+fn arb_property() -> BoxedStrategy<Vec<Attribute>> {
+    use AttrKind::Property;
+    prop_oneof![
+        8 => arb_value().prop_map(|v| vec![instance(Property, v, None)]),
+        2 => (arb_value(), arb_value()).prop_map(|(a, b)| vec![
+            instance(Property, a, None),
+            instance(Property, b, Some("urn:ds:1")),
+        ]),
+        1 => arb_value().prop_map(|v| vec![instance(Property, v, Some("urn:ds:2"))]),
+    ]
+    .boxed()
+}
+
+/// The instances of an attribute of any kind.
+fn arb_instances() -> BoxedStrategy<Vec<Attribute>> {
+    use AttrKind::{LanguageProperty, Property, Relationship, VocabProperty};
+    prop_oneof![
+        11 => arb_property(),
+        1 => (0u8..3).prop_map(|k| vec![instance(Relationship, json!(format!("urn:x:{k}")), None)]),
+        1 => prop::sample::select(vec!["a", "1"])
+            .prop_map(|s| vec![instance(LanguageProperty, json!({"en": s}), None)]),
+        1 => prop::sample::select(vec!["a", "1"])
+            .prop_map(|s| vec![instance(VocabProperty, json!(s), None)]),
+        1 => arb_value().prop_map(|v| {
+            let mut a = instance(Property, json!(1), None);
+            a.sub.insert(iri("band"), instance(Property, v, None));
+            vec![a]
+        }),
+    ]
+    .boxed()
+}
+
+fn arb_entity() -> BoxedStrategy<Entity> {
+    (
+        0u8..12,
+        0u8..3,
+        prop::option::weighted(0.85, arb_instances()),
+        // `temp` is always a Property, so its index has no opaque entities.
+        prop::option::weighted(0.7, arb_property()),
+    )
+        .prop_map(|(n, ty, band, temp)| {
+            let types = match ty {
+                0 => vec![iri("A")],
+                1 => vec![iri("B")],
+                _ => vec![iri("A"), iri("B")],
+            };
+            let mut e = Entity::new(vid(n), types, T0);
+            for (name, instances) in [("band", band), ("temp", temp)] {
+                if let Some(list) = instances {
+                    e.attrs.insert(iri(name), list);
+                }
+            }
+            e
+        })
+        .boxed()
+}
+
+fn arb_op() -> BoxedStrategy<Op> {
+    prop_oneof![
+        5 => arb_entity().prop_map(|e| Op::Put(Box::new(e))),
+        1 => (0u8..12).prop_map(Op::Delete),
+    ]
+    .boxed()
+}
+
+fn arb_comparison() -> BoxedStrategy<String> {
+    let attr = prop::sample::select(vec!["band", "temp", "nothing"]);
+    let lit = || {
+        prop::sample::select(vec![
+            "0",
+            "1",
+            "2",
+            "2.0",
+            "-0",
+            "0.0",
+            "2.5",
+            "4",
+            "-1",
+            "1e0",
+            "\"0\"",
+            "\"1\"",
+            "\"a\"",
+            "\"b\"",
+            "\"\"",
+            "true",
+            "false",
+            "urn:x:1",
+            "2024-01-01",
+        ])
+    };
+    (attr, 0u8..8, lit(), lit())
+        .prop_map(|(a, shape, l1, l2)| match shape {
+            0 => format!("{a}=={l1}"),
+            1 => format!("{a}=={l1},{l2}"),
+            2 => format!("{a}=={l1}..{l2}"),
+            3 => format!("{a}<{l1}"),
+            4 => format!("{a}<={l1}"),
+            5 => format!("{a}>{l1}"),
+            6 => format!("{a}>={l1}"),
+            _ => format!("{a}!={l1}"),
+        })
+        .boxed()
+}
+
+fn arb_q() -> BoxedStrategy<String> {
+    let c = arb_comparison;
+    prop_oneof![
+        4 => c(),
+        2 => (c(), c()).prop_map(|(a, b)| format!("{a};{b}")),
+        1 => (c(), c()).prop_map(|(a, b)| format!("{a}|{b}")),
+        1 => (c(), c(), c()).prop_map(|(a, b, d)| format!("({a}|{b});{d}")),
+        1 => c().prop_map(|a| format!("{a};!temp")),
+        1 => c().prop_map(|a| format!("band.band==1;{a}")),
+    ]
+    .boxed()
+}
+
+fn arb_query() -> BoxedStrategy<QueryCase> {
+    let types = prop::sample::select(vec![None, Some("A"), Some("B"), Some("A,B"), Some("A;B")]);
+    let limit = prop::sample::select(vec![0usize, 1, 2, 3, 100]);
+    (types, arb_q(), 0usize..4, limit, any::<bool>())
+        .prop_map(|(types, q, offset, limit, count)| QueryCase {
+            types,
+            q,
+            page: page(offset, limit, count),
+        })
+        .boxed()
+}
+
+fn arb_history() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        3 => prop::collection::vec(arb_op(), 1..4).prop_map(Step::Commit),
+        2 => arb_query().prop_map(Step::Query),
+    ];
+    prop::collection::vec(step, 1..40)
+}
+
+/// Applies `steps` to the store and the model; the first query whose
+/// answer differs from the scan is the error.
+async fn run_history(
+    s: &dyn Store,
+    tenant: &TenantId,
+    model: &mut Model,
+    steps: &[Step],
+) -> Result<(), String> {
+    for step in steps {
+        match step {
+            Step::Commit(ops) => {
+                let changes = ops
+                    .iter()
+                    .map(|op| match op {
+                        Op::Put(e) => put(e),
+                        Op::Delete(n) => Change::Delete(vid(*n)),
+                    })
+                    .collect();
+                s.commit(tenant, changes).await.map_err(|e| e.to_string())?;
+                for op in ops {
+                    match op {
+                        Op::Put(e) => model.put((**e).clone()),
+                        Op::Delete(n) => model.delete(&vid(*n)),
+                    }
+                }
+            }
+            Step::Query(c) => Box::pin(check_query(s, tenant, model, c)).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Compares the store's answer to `c` with a scan of the model.
+async fn check_query(
+    s: &dyn Store,
+    tenant: &TenantId,
+    model: &Model,
+    c: &QueryCase,
+) -> Result<(), String> {
+    let Some(filter) = c.filter() else {
+        return Ok(());
+    };
+    let matches: Vec<&Entity> = model
+        .entities
+        .iter()
+        .filter(|e| filter.matches(e))
+        .collect();
+    let want: Vec<&Entity> = matches
+        .iter()
+        .skip(c.page.offset)
+        .take(c.page.limit)
+        .copied()
+        .collect();
+    let want_total = c.page.count.then_some(matches.len());
+    let r = s
+        .query(tenant, &filter, c.page)
+        .await
+        .map_err(|e| e.to_string())?;
+    let got: Vec<&Entity> = r.entities.iter().map(|e| &**e).collect();
+    if got != want || r.total != want_total {
+        let ids = |l: &[&Entity]| {
+            l.iter()
+                .map(|e| e.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        return Err(format!(
+            "{c:?}: got {:?} (total {:?}), a scan gives {:?} (total {want_total:?})",
+            ids(&got),
+            r.total,
+            ids(&want),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `histories` random histories, each in a tenant of its own, through
+/// proptest (with shrinking) on a blocking thread.
+async fn run_histories(s: Arc<dyn Store>, cases: u32) {
+    let handle = tokio::runtime::Handle::current();
+    let runs = AtomicUsize::new(0);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&arb_history(), |steps| {
+                let n = runs.fetch_add(1, Ordering::Relaxed);
+                let tenant = t(&format!("values{n}"));
+                let mut model = Model::default();
+                handle
+                    .block_on(run_history(&*s, &tenant, &mut model, &steps))
+                    .map_err(TestCaseError::fail)
+            })
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("the proptest thread");
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
+/// Value queries answer what a scan answers, through random histories of
+/// creates, replacements and deletes.
+pub async fn value_queries_match_a_scan(f: &dyn StoreFactory) {
+    run_histories(f.open().await, 64).await;
+}
+
+/// The same after reopening: a snapshot, then WAL replay, then more writes.
+pub async fn value_queries_after_reopen(f: &dyn StoreFactory) {
+    let d = TenantId::default_tenant();
+    let mut model = Model::default();
+    let mut runner = TestRunner::deterministic();
+    let mut history = || {
+        arb_history()
+            .new_tree(&mut runner)
+            .expect("a history")
+            .current()
+    };
+    // Enough entities per value that postings grow large.
+    let bulk: Vec<Entity> = (0..300)
+        .map(|i| {
+            let ty = if i % 2 == 0 { "A" } else { "B" };
+            ent(
+                &format!("W{i:03}"),
+                ty,
+                &[
+                    ("band", json!(i % 4)),
+                    ("temp", json!(f64::from(i % 7) / 2.0)),
+                ],
+            )
+        })
+        .collect();
+    let queries: Vec<QueryCase> = [
+        "band==1",
+        "band==1,3",
+        "band==1..2",
+        "band>=2",
+        "band<1",
+        "band==2",
+        "band==2;temp>1.5",
+        "band==2;temp>0",
+        "band==3;temp>1.5",
+        "temp>1.5",
+        "temp<=1;band==2",
+        "band==\"1\"",
+        "band==true",
+        "band==1|temp==0",
+        "nothing==1",
+    ]
+    .into_iter()
+    .flat_map(|q| {
+        // Whole answers, and pages read a few candidates at a time.
+        let pages = [page(0, 1000, true), page(7, 5, false), page(30, 1, false)];
+        [None, Some("A"), Some("A,B")]
+            .into_iter()
+            .flat_map(move |types| {
+                pages.map(|page| QueryCase {
+                    types,
+                    q: q.to_owned(),
+                    page,
+                })
+            })
+    })
+    .collect();
+
+    let s = f.open().await;
+    commit(&*s, &d, bulk.iter().map(put).collect()).await;
+    bulk.into_iter().for_each(|e| model.put(e));
+    Box::pin(check_all(&*s, &model, &queries)).await;
+    let h1 = history();
+    Box::pin(run_history(&*s, &d, &mut model, &h1))
+        .await
+        .expect("history 1");
+    Box::pin(check_all(&*s, &model, &queries)).await;
+    s.flush().await.expect("flush");
+    // After the snapshot: moves between values, deletes, re-creates.
+    let moves: Vec<Change> = (0..300)
+        .step_by(3)
+        .map(|i| {
+            let ty = if i % 5 == 0 { "B" } else { "A" };
+            put(&ent(
+                &format!("W{i:03}"),
+                ty,
+                &[("band", json!((i + 1) % 4))],
+            ))
+        })
+        .chain((0..300).step_by(7).map(|i| del(&format!("W{i:03}"))))
+        .collect();
+    commit(&*s, &d, moves.clone()).await;
+    for c in moves {
+        match c {
+            Change::Put(e) => model.put((*e).clone()),
+            Change::Delete(id) => model.delete(&id),
+        }
+    }
+    let h2 = history();
+    Box::pin(run_history(&*s, &d, &mut model, &h2))
+        .await
+        .expect("history 2");
+    Box::pin(check_all(&*s, &model, &queries)).await;
+    drop(s);
+
+    let s = f.open().await;
+    Box::pin(check_all(&*s, &model, &queries)).await;
+    let h3 = history();
+    Box::pin(run_history(&*s, &d, &mut model, &h3))
+        .await
+        .expect("history 3");
+    Box::pin(check_all(&*s, &model, &queries)).await;
+    commit(
+        &*s,
+        &d,
+        vec![del("W001"), put(&ent("W001", "A", &[("band", json!(1.0))]))],
+    )
+    .await;
+    model.delete(&id("W001"));
+    model.put(ent("W001", "A", &[("band", json!(1.0))]));
+    Box::pin(check_all(&*s, &model, &queries)).await;
+}
+
+async fn check_all(s: &dyn Store, model: &Model, queries: &[QueryCase]) {
+    let d = TenantId::default_tenant();
+    for c in queries {
+        if let Err(e) = check_query(s, &d, model, c).await {
+            panic!("{e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,132 @@ impl Q {
         });
         out
     }
+
+    /// The top-level conjuncts that compare a plain attribute (no
+    /// sub-attribute, member or JSON path) with numbers, strings, URIs or
+    /// booleans using `==` (one value, a list or a range), `>`, `>=`, `<` or
+    /// `<=`. Every entity the whole expression matches satisfies each of
+    /// them, so a store may take its candidates from an index on attribute
+    /// values and evaluate the whole expression on those.
+    pub fn value_conjuncts(&self) -> Vec<ValueConjunct<'_>> {
+        let leaves: Vec<&Term> = match &self.expr {
+            BoolExpr::Leaf(t) => vec![t],
+            BoolExpr::And(children) => children
+                .iter()
+                .filter_map(|c| match c {
+                    BoolExpr::Leaf(t) => Some(t),
+                    _ => None,
+                })
+                .collect(),
+            BoolExpr::Or(_) => Vec::new(),
+        };
+        leaves
+            .into_iter()
+            .filter_map(Term::value_conjunct)
+            .collect()
+    }
+}
+
+/// A top-level conjunct `attr op value` of a `q` expression; see
+/// [`Q::value_conjuncts`].
+///
+/// On a `Property` instance it holds when the value, or one element of an
+/// array value, is a JSON number, string or boolean passing `test`: numbers
+/// compare as numbers (`5` equals `5.0`), strings byte-wise, booleans for
+/// equality only, values of different kinds never. It holds for an entity
+/// when it holds for any instance (any `datasetId`). Other attribute kinds
+/// (Relationship objects, language maps, ...) follow the evaluator's own
+/// rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueConjunct<'a> {
+    /// The attribute name (expanded once [`Q::expand_names`] ran).
+    pub attr: &'a str,
+    /// What the value must satisfy.
+    pub test: ValueTest<'a>,
+}
+
+/// The test of a [`ValueConjunct`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueTest<'a> {
+    /// Equal to one of these.
+    AnyOf(Vec<Scalar<'a>>),
+    /// Between the bounds, inclusive; both of the same kind.
+    Range(Scalar<'a>, Scalar<'a>),
+    /// Greater than `bound`, or equal to it when `inclusive`.
+    Above {
+        /// The bound.
+        bound: Scalar<'a>,
+        /// `>=` rather than `>`.
+        inclusive: bool,
+    },
+    /// Less than `bound`, or equal to it when `inclusive`.
+    Below {
+        /// The bound.
+        bound: Scalar<'a>,
+        /// `<=` rather than `<`.
+        inclusive: bool,
+    },
+}
+
+/// A literal of a [`ValueTest`]; URIs are strings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    /// A number (finite).
+    Num(f64),
+    /// A string or URI.
+    Str(&'a str),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl Term {
+    fn value_conjunct(&self) -> Option<ValueConjunct<'_>> {
+        let p = &self.path;
+        if !p.sub.is_empty() || p.member.is_some() || !p.json.is_empty() {
+            return None;
+        }
+        let test = match &self.test {
+            Test::Equal {
+                negated: false,
+                rhs: EqRhs::Any(list),
+            } => ValueTest::AnyOf(list.iter().map(Lit::scalar).collect::<Option<_>>()?),
+            Test::Equal {
+                negated: false,
+                rhs: EqRhs::Range(lo, hi),
+            } => ValueTest::Range(lo.scalar()?, hi.scalar()?),
+            Test::Order(op, lit) => {
+                let bound = lit.scalar()?;
+                match op {
+                    OrderOp::Gt | OrderOp::Ge => ValueTest::Above {
+                        bound,
+                        inclusive: *op == OrderOp::Ge,
+                    },
+                    OrderOp::Lt | OrderOp::Le => ValueTest::Below {
+                        bound,
+                        inclusive: *op == OrderOp::Le,
+                    },
+                }
+            }
+            _ => return None,
+        };
+        Some(ValueConjunct {
+            attr: &p.name,
+            test,
+        })
+    }
+}
+
+impl Lit {
+    /// The literal as a [`Scalar`]; times and dates compare by parsing
+    /// strings, so they have none.
+    fn scalar(&self) -> Option<Scalar<'_>> {
+        match self {
+            Self::Num { value, .. } => Some(Scalar::Num(*value)),
+            Self::Str(s) | Self::Uri(s) => Some(Scalar::Str(s)),
+            Self::Bool(b) => Some(Scalar::Bool(*b)),
+            Self::DateTime { .. } | Self::Date { .. } | Self::Time { .. } => None,
+        }
+    }
 }
 
 /// Canonical `q` text that parses back to the same expression (before

@@ -304,6 +304,71 @@ pub fn decode_type_indices(blob: &[u8]) -> CResult<Vec<u32>> {
     (0..n).map(|_| r.name_index()).collect()
 }
 
+/// A value as [`instance_values`] offers it, borrowed from the blob: the
+/// numbers, strings and booleans a value index keeps, and the elements of a
+/// top-level array; anything else is `Other`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef<'a> {
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as `serde_json::Number::as_f64` gives it.
+    Num(f64),
+    /// A string.
+    Str(&'a str),
+    /// A top-level array; its elements are never arrays (nested ones are `Other`).
+    Array(Vec<ValueRef<'a>>),
+    /// `null`, an object or a nested array.
+    Other,
+}
+
+/// Calls `f(name, kind, value)` for every instance of the attributes in
+/// `keep` (name indices), without decoding anything else. The value index
+/// reads entities this way on every write, so it builds no `Value`s.
+pub fn instance_values<'a>(
+    blob: &'a [u8],
+    keep: &[u32],
+    f: &mut dyn FnMut(u32, AttrKind, ValueRef<'a>),
+) -> CResult<()> {
+    let mut r = Reader {
+        buf: blob,
+        names: &[],
+    };
+    let n = r.len()?;
+    for _ in 0..n {
+        r.name_index()?;
+    }
+    let n = r.len()?;
+    for _ in 0..n {
+        r.skip_str()?;
+    }
+    r.ivar()?;
+    r.ivar()?;
+    let n = r.len()?;
+    let mut found = 0;
+    for _ in 0..n {
+        if found == keep.len() {
+            break;
+        }
+        let index = r.name_index()?;
+        let k = r.len()?;
+        if !keep.contains(&index) {
+            for _ in 0..k {
+                r.skip_attr(0)?;
+            }
+            continue;
+        }
+        found += 1;
+        for _ in 0..k {
+            let kind = kind_of(r.byte()?)?;
+            let flags = r.byte()?;
+            let value = r.value_ref(false)?;
+            r.skip_attr_tail(flags, 0)?;
+            f(index, kind, value);
+        }
+    }
+    Ok(())
+}
+
 /// Bounds nesting so a corrupt blob cannot overflow the stack.
 const MAX_DEPTH: usize = 128;
 
@@ -382,6 +447,10 @@ impl Reader<'_> {
         kind_of(self.byte()?)?;
         let flags = self.byte()?;
         self.skip_value(0)?;
+        self.skip_attr_tail(flags, depth)
+    }
+    /// Moves past what follows an attribute's value (read up to and including it).
+    fn skip_attr_tail(&mut self, flags: u8, depth: usize) -> CResult<()> {
         for f in [F_DATASET, F_OBSERVED, F_UNIT] {
             if flags & f != 0 {
                 self.skip_str()?;
@@ -522,6 +591,63 @@ impl Reader<'_> {
                     o.insert(k, self.value(depth + 1)?);
                 }
                 Value::Object(o)
+            }
+            _ => return Err(CodecError("unknown value tag")),
+        })
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A string borrowed from the blob.
+    fn str_ref(&mut self) -> CResult<&'a str> {
+        let n = self.len()?;
+        let buf: &'a [u8] = self.buf;
+        let (head, rest) = buf.split_at(n);
+        self.buf = rest;
+        std::str::from_utf8(head).map_err(|_| CodecError("invalid UTF-8"))
+    }
+    /// A value as [`ValueRef`]; `nested` inside a top-level array.
+    fn value_ref(&mut self, nested: bool) -> CResult<ValueRef<'a>> {
+        Ok(match self.byte()? {
+            V_NULL => ValueRef::Other,
+            V_FALSE => ValueRef::Bool(false),
+            V_TRUE => ValueRef::Bool(true),
+            V_UINT => ValueRef::Num(self.var()? as f64),
+            V_NINT => ValueRef::Num(self.ivar()? as f64),
+            V_FLOAT => {
+                let b: [u8; 8] = self
+                    .bytes(8)?
+                    .try_into()
+                    .map_err(|_| CodecError("truncated"))?;
+                let v = f64::from_le_bytes(b);
+                if !v.is_finite() {
+                    return Err(CodecError("non-finite number"));
+                }
+                ValueRef::Num(v)
+            }
+            V_STR => ValueRef::Str(self.str_ref()?),
+            V_ARRAY if !nested => {
+                let n = self.len()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value_ref(true)?);
+                }
+                ValueRef::Array(items)
+            }
+            V_ARRAY => {
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_value(1)?;
+                }
+                ValueRef::Other
+            }
+            V_OBJECT => {
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_str()?;
+                    self.skip_value(1)?;
+                }
+                ValueRef::Other
             }
             _ => return Err(CodecError("unknown value tag")),
         })

@@ -13,6 +13,7 @@
 mod codec;
 mod snapshot;
 mod state;
+mod values;
 mod wal;
 
 use std::fs::{File, OpenOptions};
@@ -24,7 +25,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use dosi_ngsi::model::core_iri;
-use dosi_ngsi::query::EntityFilter;
+use dosi_ngsi::query::{EntityFilter, Q};
 use dosi_ngsi::{Entity, EntityId, TenantId};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -32,6 +33,7 @@ use tokio::sync::oneshot;
 use self::codec::Names;
 use self::snapshot::Image;
 use self::state::{BBox, Prepared, Row, State, TenantState};
+use self::values::OwnedKey;
 use self::wal::{io_err, sync_dir, RecordIn, RecordOut};
 use crate::{Change, Page, QueryResult, Result, Store, StoreError};
 
@@ -228,45 +230,228 @@ fn closed() -> StoreError {
 
 /// Which entities a query looks at before applying its filter.
 enum Plan {
-    /// These creation sequences (sorted).
-    Seqs(Vec<u64>),
+    /// These creation sequences (sorted). `dense` when most of them are
+    /// expected to match (ids, a value index): a candidate that would be
+    /// returned is then decoded whole at once rather than first in part.
+    Seqs { seqs: Vec<u64>, dense: bool },
     /// The entities of one type (a name index), read from the type index a
     /// chunk at a time: a query that stops after one page never copies the
     /// whole set.
     Type(u32),
+    /// The entities of one key of the value index of (type, attribute)
+    /// (name indices), read a chunk at a time: `attr==value` on one type
+    /// copies only what the page needs.
+    Posting { ty: u32, attr: u32, key: OwnedKey },
     /// Every entity.
     All,
 }
 
-/// Rows a query copies out per read-lock acquisition, so a long scan never
-/// holds the lock (and so the writer) for long.
+/// Rows a query copies out per read-lock acquisition, at most, so a long
+/// scan never holds the lock (and so the writer) for long.
 const CHUNK: usize = 512;
 
-fn plan(t: &TenantState, filter: &EntityFilter, names: &Names) -> Plan {
+/// The most value-index entries (entity, value) the store builds, over all
+/// tenants; beyond it, queries on pairs not indexed yet scan. About 21
+/// bytes each: 8M take ~170 MiB (see `docs/storage.md`).
+const VALUE_INDEX_MAX_ENTRIES: usize = 8 << 20;
+
+/// The outcome of planning.
+enum Planned {
+    /// Run this plan.
+    Ready(Plan),
+    /// Build these value indexes ((type, attribute) name indices) first,
+    /// then plan again.
+    Build(Vec<(u32, u32)>),
+}
+
+/// Picks the smallest candidate set the indexes offer. `may_build` lets it
+/// ask for value indexes that do not exist yet.
+fn plan(t: &TenantState, filter: &EntityFilter, names: &Names, may_build: bool) -> Planned {
     if !filter.ids.is_empty() {
         let mut seqs: Vec<u64> = filter.ids.iter().filter_map(|id| t.seq_of(id)).collect();
         seqs.sort_unstable();
         seqs.dedup();
-        return Plan::Seqs(seqs);
+        return Planned::Ready(Plan::Seqs { seqs, dense: true });
     }
     // A name never interned is a type no entity has.
     let types: Option<Vec<u32>> =
         type_candidates(filter).map(|types| types.iter().filter_map(|n| names.lookup(n)).collect());
+    // With several indexes usable, scan the smallest candidate set; the
+    // filter checks the other conditions on each candidate.
+    let mut bound = types
+        .as_ref()
+        .map_or(usize::MAX, |idx| t.count_of_types(idx));
+    let mut best = None;
     if let Some(b) = geo_candidates(filter) {
-        // With both indexes usable, scan the smaller candidate set; the filter
-        // checks the other condition on each candidate.
-        let bound = types
-            .as_ref()
-            .map_or(usize::MAX, |idx| t.count_of_types(idx));
         if let Some(seqs) = t.seqs_in_bbox_below(&b, bound) {
-            return Plan::Seqs(seqs);
+            bound = seqs.len();
+            best = Some((seqs, false));
         }
     }
-    match types {
-        Some(idx) if idx.len() == 1 => Plan::Type(idx[0]),
-        Some(idx) => Plan::Seqs(t.seqs_of_types(&idx)),
-        None => Plan::All,
+    if let (Some(types), Some(q)) = (&types, &filter.q) {
+        match value_candidates(t, types, q, names, bound, may_build) {
+            Ok(Some(plan)) => return Planned::Ready(plan),
+            Ok(None) => {}
+            Err(missing) => return Planned::Build(missing),
+        }
     }
+    if let Some((seqs, dense)) = best {
+        return Planned::Ready(Plan::Seqs { seqs, dense });
+    }
+    Planned::Ready(match types {
+        Some(idx) if idx.len() == 1 => Plan::Type(idx[0]),
+        Some(idx) => Plan::Seqs {
+            seqs: t.seqs_of_types(&idx),
+            dense: false,
+        },
+        None => Plan::All,
+    })
+}
+
+/// A plan over the candidates the value indexes of `types` give for the
+/// most selective top-level comparison in `q`, when fewer than `bound`.
+/// `Err` names the indexes to build first, when `may_build` and they fit
+/// the budget.
+fn value_candidates(
+    t: &TenantState,
+    types: &[u32],
+    q: &Q,
+    names: &Names,
+    mut bound: usize,
+    may_build: bool,
+) -> Result<Option<Plan>, Vec<(u32, u32)>> {
+    let conjuncts = q.value_conjuncts();
+    if conjuncts.is_empty() || types.is_empty() {
+        return Ok(None);
+    }
+    let mut usable = Vec::new();
+    let mut missing = Vec::new();
+    let mut budget = VALUE_INDEX_MAX_ENTRIES.saturating_sub(t.store_value_entries());
+    for c in &conjuncts {
+        let Some(attr) = names.lookup(c.attr) else {
+            // No entity ever had the attribute, so none satisfies the conjunct.
+            return Ok(Some(Plan::Seqs {
+                seqs: Vec::new(),
+                dense: true,
+            }));
+        };
+        if types.iter().all(|&ty| t.value_index(ty, attr).is_some()) {
+            usable.push((attr, &c.test));
+            continue;
+        }
+        // Being built by another query: scan meanwhile.
+        let absent: Vec<u32> = types
+            .iter()
+            .copied()
+            .filter(|&ty| !t.has_value_index(ty, attr))
+            .collect();
+        if absent.is_empty() {
+            continue;
+        }
+        // An index holds about one entry per entity of its type.
+        let cost = t.count_of_types(&absent);
+        if may_build && cost <= budget {
+            budget -= cost;
+            missing.extend(absent.into_iter().map(|ty| (ty, attr)));
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort_unstable();
+        missing.dedup();
+        return Err(missing);
+    }
+    let mut best = None;
+    for (attr, test) in usable {
+        if bound == 0 {
+            break;
+        }
+        // One key of one type: read its entities as the page needs them.
+        if let [ty] = types {
+            let single = t
+                .value_index(*ty, attr)
+                .and_then(|idx| idx.single_key(test));
+            if let Some((key, len)) = single {
+                if len < bound {
+                    bound = len;
+                    best = Some(Plan::Posting { ty: *ty, attr, key });
+                }
+                continue;
+            }
+        }
+        // Strictly fewer than the best so far.
+        let limit = bound - 1;
+        let mut out = Vec::new();
+        let mut answered = true;
+        for &ty in types {
+            let Some(idx) = t.value_index(ty, attr) else {
+                answered = false;
+                break;
+            };
+            if !matches!(idx.candidates(test, &mut out, limit), Ok(true)) {
+                answered = false;
+                break;
+            }
+        }
+        if answered {
+            out.sort_unstable();
+            out.dedup();
+            bound = out.len();
+            best = Some(Plan::Seqs {
+                seqs: out,
+                dense: true,
+            });
+        }
+    }
+    Ok(best)
+}
+
+/// Entities a value index being built adds per write-lock acquisition, so
+/// that writers wait milliseconds, not the whole build.
+const BACKFILL_CHUNK: usize = 2048;
+
+/// Builds the value indexes `pairs` ((type, attribute) name indices) that
+/// do not exist yet and waits for them. The build runs as a task of its
+/// own, so a caller that gives up waiting leaves no index half built.
+async fn build_value_indexes(t: &Arc<RwLock<TenantState>>, pairs: &[(u32, u32)]) {
+    let started: Vec<(u32, u32)> = {
+        let mut w = t.write();
+        pairs
+            .iter()
+            .copied()
+            .filter(|&(ty, attr)| w.start_value_index(ty, attr))
+            .collect()
+    };
+    if started.is_empty() {
+        return;
+    }
+    let build = backfill(t.clone(), started);
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            if let Err(e) = rt.spawn(build).await {
+                tracing::error!(error = %e, "building a value index failed");
+            }
+        }
+        // Polled outside a Tokio runtime: build here.
+        Err(_) => build.await,
+    }
+}
+
+/// Fills the started value indexes `pairs`, a chunk per write lock.
+async fn backfill(t: Arc<RwLock<TenantState>>, pairs: Vec<(u32, u32)>) {
+    let begun = std::time::Instant::now();
+    for &(ty, attr) in &pairs {
+        while !t.write().backfill_value_index(ty, attr, BACKFILL_CHUNK) {
+            tokio::task::yield_now().await;
+        }
+    }
+    let g = t.read();
+    tracing::debug!(
+        ?pairs,
+        elapsed_ms = begun.elapsed().as_millis() as u64,
+        tenant_entries = g.value_entries(),
+        store_entries = g.store_value_entries(),
+        "value indexes built"
+    );
 }
 
 /// Name indices of the attributes the filter reads (`q`, `attrs`, the geo
@@ -371,18 +556,38 @@ impl Store for EmbeddedStore {
                 total: page.count.then_some(total),
             });
         }
-        let plan = plan(&t.read(), filter, &self.state.names);
+        let mut may_build = true;
+        let plan = loop {
+            // The read guard must be gone before building takes the lock.
+            let planned = plan(&t.read(), filter, &self.state.names, may_build);
+            match planned {
+                Planned::Ready(p) => break p,
+                Planned::Build(pairs) => {
+                    build_value_indexes(&t, &pairs).await;
+                    may_build = false;
+                }
+            }
+        };
         let keep = filter_attrs(filter, &self.state.names);
+        let dense = matches!(plan, Plan::Seqs { dense: true, .. } | Plan::Posting { .. });
         let (mut pos, mut cursor) = (0usize, 0u64);
         let (mut matched, mut entities) = (0usize, Vec::new());
-        let mut chunk = Vec::with_capacity(CHUNK);
+        // Copying a row out costs about as much as testing it: a page that
+        // is done after a few candidates (an index plan, say) should copy
+        // only those. Start at the page's end and double up to CHUNK.
+        let mut chunk_len = if page.count {
+            CHUNK
+        } else {
+            page.offset.saturating_add(page.limit).clamp(1, CHUNK)
+        };
+        let mut chunk = Vec::with_capacity(chunk_len);
         'scan: loop {
             chunk.clear();
             {
                 let g = t.read();
                 match &plan {
-                    Plan::Seqs(seqs) => {
-                        let end = (pos + CHUNK).min(seqs.len());
+                    Plan::Seqs { seqs, .. } => {
+                        let end = (pos + chunk_len).min(seqs.len());
                         // Entities deleted since planning are skipped.
                         chunk.extend(seqs[pos..end].iter().filter_map(|s| g.row(*s).cloned()));
                         if pos == end {
@@ -390,8 +595,19 @@ impl Store for EmbeddedStore {
                         }
                         pos = end;
                     }
+                    Plan::Posting { ty, attr, key } => {
+                        let seqs = g
+                            .value_index(*ty, *attr)
+                            .map(|idx| idx.seqs_from(key, cursor, chunk_len))
+                            .unwrap_or_default();
+                        let Some(&last) = seqs.last() else {
+                            break 'scan;
+                        };
+                        cursor = last + 1;
+                        chunk.extend(seqs.iter().filter_map(|s| g.row(*s).cloned()));
+                    }
                     Plan::Type(ty) => {
-                        let seqs = g.seqs_of_type_from(*ty, cursor, CHUNK);
+                        let seqs = g.seqs_of_type_from(*ty, cursor, chunk_len);
                         let Some(&last) = seqs.last() else {
                             break 'scan;
                         };
@@ -399,7 +615,7 @@ impl Store for EmbeddedStore {
                         chunk.extend(seqs.iter().filter_map(|s| g.row(*s).cloned()));
                     }
                     Plan::All => {
-                        for (seq, row) in g.rows_from(cursor).take(CHUNK) {
+                        for (seq, row) in g.rows_from(cursor).take(chunk_len) {
                             chunk.push(row.clone());
                             cursor = seq + 1;
                         }
@@ -413,6 +629,15 @@ impl Store for EmbeddedStore {
                 if entities.len() >= page.limit && !page.count {
                     break 'scan;
                 }
+                if dense && matched >= page.offset && entities.len() < page.limit {
+                    // A match here is returned: decode it once, whole.
+                    let e = self.decode(row)?;
+                    if filter.matches(&e) {
+                        matched += 1;
+                        entities.push(e);
+                    }
+                    continue;
+                }
                 // Test the row with only the attributes the filter reads
                 // decoded; decode it whole only when it is returned.
                 let probe = codec::decode_only(&row.id, &row.blob, &self.state.names, &keep)
@@ -425,8 +650,12 @@ impl Store for EmbeddedStore {
                     entities.push(self.decode(row)?);
                 }
             }
+            if entities.len() >= page.limit && !page.count {
+                break;
+            }
             // Long scans decode on this task; let others run between chunks.
             tokio::task::yield_now().await;
+            chunk_len = (chunk_len * 2).min(CHUNK);
         }
         Ok(QueryResult {
             entities,
@@ -767,4 +996,126 @@ fn remove_temp_files(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use dosi_ngsi::model::{Attribute, Iri};
+    use dosi_ngsi::query::TypeExpr;
+    use dosi_ngsi::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+
+    /// What the planner makes of `type=T&q=…` over 1,000 entities of type T
+    /// whose `band` is `i % 100` (and 1,000 of type U): `Some(n)` for a plan
+    /// of `n` candidates, `None` for a scan of the type.
+    async fn planned(store: &EmbeddedStore, q: &str) -> Option<usize> {
+        let mut types = TypeExpr::parse("T").expect("type");
+        types.expand_names(&|n| format!("urn:{n}"));
+        let mut q = Q::parse(q).expect("q");
+        q.expand_names(&|n| format!("urn:{n}"));
+        let filter = EntityFilter {
+            types: Some(types),
+            q: Some(q),
+            ..EntityFilter::default()
+        };
+        let t = store
+            .state
+            .tenant(&TenantId::default_tenant())
+            .expect("default tenant");
+        let mut may_build = true;
+        loop {
+            let planned = plan(&t.read(), &filter, &store.state.names, may_build);
+            match planned {
+                Planned::Ready(Plan::Seqs { seqs, .. }) => return Some(seqs.len()),
+                Planned::Ready(Plan::Posting { ty, attr, key }) => {
+                    let g = t.read();
+                    let idx = g.value_index(ty, attr).expect("planned from it");
+                    return Some(idx.seqs_from(&key, 0, usize::MAX).len());
+                }
+                Planned::Ready(_) => return None,
+                Planned::Build(pairs) => {
+                    build_value_indexes(&t, &pairs).await;
+                    may_build = false;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn value_conjuncts_plan_from_the_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open");
+        let d = TenantId::default_tenant();
+        let changes = (0..2000)
+            .map(|i| {
+                let ty = if i < 1000 { "urn:T" } else { "urn:U" };
+                let mut e = Entity::new(
+                    EntityId::new_unchecked(&format!("urn:e:{i}")),
+                    vec![Iri::from(ty)],
+                    Timestamp(0),
+                );
+                e.attrs.insert(
+                    Iri::from("urn:band"),
+                    vec![Attribute::property(json!(i % 100), Timestamp(0))],
+                );
+                Change::Put(Arc::new(e))
+            })
+            .collect();
+        store.commit(&d, changes).await.expect("commit");
+        let cases: &[(&str, Option<usize>)] = &[
+            ("band==5", Some(10)),
+            ("band==5.0", Some(10)),
+            ("band==5,6,7", Some(30)),
+            ("band==10..19", Some(100)),
+            ("band<3", Some(30)),
+            ("band>=97", Some(30)),
+            ("band==\"5\"", Some(0)),
+            ("band==5;band<50", Some(10)),
+            ("band<50;band==5", Some(10)),
+            ("nothing==1;band==5", Some(0)),
+            // Not answerable from the index, or not more selective than the type.
+            ("band==5|band==6", None),
+            ("band!=5", None),
+            ("band>=0", None),
+            ("band==2024-01-01", None),
+        ];
+        for (q, want) in cases {
+            assert_eq!(planned(&store, q).await, *want, "{q}");
+        }
+        let t = store.state.tenant(&d).expect("tenant");
+        assert_eq!(t.read().value_entries(), 1000, "only (T, band) is indexed");
+        // The budget counts the indexes of every tenant.
+        let other = TenantId::parse("other").expect("tenant");
+        let one = Entity::new(
+            EntityId::new_unchecked("urn:e:x"),
+            vec![Iri::from("urn:T")],
+            Timestamp(0),
+        );
+        let mut with_band = one.clone();
+        with_band.attrs.insert(
+            Iri::from("urn:band"),
+            vec![Attribute::property(json!(1), Timestamp(0))],
+        );
+        store
+            .commit(&other, vec![Change::Put(Arc::new(with_band))])
+            .await
+            .expect("commit");
+        let o = store.state.tenant(&other).expect("tenant");
+        let (ty, band) = (
+            store.state.names.lookup("urn:T").expect("interned"),
+            store.state.names.lookup("urn:band").expect("interned"),
+        );
+        let idx = o.read().build_value_index(ty, band);
+        o.write().install_value_index(ty, band, idx);
+        assert_eq!(o.read().value_entries(), 1);
+        assert_eq!(t.read().store_value_entries(), 1001);
+        store
+            .commit(&other, vec![Change::Put(Arc::new(one))])
+            .await
+            .expect("commit");
+        assert_eq!(o.read().value_entries(), 0);
+        assert_eq!(o.read().store_value_entries(), 1000);
+    }
 }

@@ -1,7 +1,8 @@
 //! The in-memory state of the embedded store: per tenant, the encoded
-//! entities in creation order plus the id, type and location indexes.
+//! entities in creation order plus the id, type, location and value indexes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dosi_ngsi::model::{core_iri, Entity};
@@ -11,6 +12,7 @@ use rstar::{RTree, RTreeObject, AABB};
 use serde_json::Value;
 
 use super::codec::{self, Names};
+use super::values::{self, EntityKeys, ValueIndex};
 
 /// A bounding box: min lon, min lat, max lon, max lat.
 pub type BBox = [f64; 4];
@@ -91,6 +93,18 @@ pub struct TenantState {
     geo_boxes: HashMap<u64, BBox>,
     /// Entries of `geo` that are no longer live.
     geo_stale: usize,
+    /// Value indexes by entity type, then attribute (name indices). Built
+    /// on demand (see [`TenantState::start_value_index`]) and kept up to
+    /// date by every change from then on.
+    values: HashMap<u32, HashMap<u32, ValueIndex>>,
+    /// Indexes of `values` still being filled with the entities that were
+    /// there when they started, with the next sequence to add. Queries do
+    /// not use them yet.
+    backfilling: HashMap<(u32, u32), u64>,
+    /// Entries in all of `values`.
+    value_entries: usize,
+    /// Entries in the value indexes of every tenant of the store.
+    store_value_entries: Arc<AtomicUsize>,
 }
 
 impl TenantState {
@@ -160,6 +174,114 @@ impl TenantState {
             .unwrap_or_default()
     }
 
+    /// The value index of attribute `attr` over the entities of type `ty`
+    /// (name indices), if built completely.
+    pub fn value_index(&self, ty: u32, attr: u32) -> Option<&ValueIndex> {
+        if self.backfilling.contains_key(&(ty, attr)) {
+            return None;
+        }
+        self.values.get(&ty)?.get(&attr)
+    }
+
+    /// True if the value index of (`ty`, `attr`) exists, complete or not.
+    pub fn has_value_index(&self, ty: u32, attr: u32) -> bool {
+        self.values.get(&ty).is_some_and(|m| m.contains_key(&attr))
+    }
+
+    /// Starts the value index of `attr` over the entities of type `ty`
+    /// (name indices): empty, kept up to date by every change from now on,
+    /// unused by queries until [`TenantState::backfill_value_index`] has
+    /// added the entities already there. False if it exists already.
+    pub fn start_value_index(&mut self, ty: u32, attr: u32) -> bool {
+        if self.has_value_index(ty, attr) {
+            return false;
+        }
+        self.values
+            .entry(ty)
+            .or_default()
+            .insert(attr, ValueIndex::default());
+        self.backfilling.insert((ty, attr), 0);
+        true
+    }
+
+    /// Adds up to `n` of the entities not yet in an index being started;
+    /// true once it is complete (or was not being built). An entity changed
+    /// since the start is in it already; adding its current keys again
+    /// changes nothing.
+    pub fn backfill_value_index(&mut self, ty: u32, attr: u32, n: usize) -> bool {
+        let Some(&from) = self.backfilling.get(&(ty, attr)) else {
+            return true;
+        };
+        let seqs = self.seqs_of_type_from(ty, from, n);
+        let mut delta = 0;
+        if let Some(idx) = self.values.get_mut(&ty).and_then(|m| m.get_mut(&attr)) {
+            for &seq in &seqs {
+                if let Some(row) = self.rows.get(&seq) {
+                    let keys = values::keys_of(&row.blob, &[attr]);
+                    delta += idx.add(seq, &keys[0]);
+                }
+            }
+        }
+        self.add_value_entries(delta);
+        match seqs.last() {
+            Some(&last) if seqs.len() == n => {
+                self.backfilling.insert((ty, attr), last + 1);
+                false
+            }
+            _ => {
+                self.backfilling.remove(&(ty, attr));
+                true
+            }
+        }
+    }
+
+    /// Entries in all value indexes of the tenant.
+    pub fn value_entries(&self) -> usize {
+        self.value_entries
+    }
+
+    /// Entries in all value indexes of every tenant of the store.
+    pub fn store_value_entries(&self) -> usize {
+        self.store_value_entries.load(Ordering::Relaxed)
+    }
+
+    fn add_value_entries(&mut self, delta: isize) {
+        self.value_entries = self.value_entries.saturating_add_signed(delta);
+        if delta >= 0 {
+            self.store_value_entries
+                .fetch_add(delta.unsigned_abs(), Ordering::Relaxed);
+        } else {
+            self.store_value_entries
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+        }
+    }
+
+    /// A value index of `attr` over the current entities of type `ty`, built
+    /// in one go (tests compare the maintained ones with it).
+    #[cfg(test)]
+    pub fn build_value_index(&self, ty: u32, attr: u32) -> ValueIndex {
+        let mut idx = ValueIndex::default();
+        for &seq in self.by_type.get(&ty).into_iter().flatten() {
+            if let Some(row) = self.rows.get(&seq) {
+                let keys = values::keys_of(&row.blob, &[attr]);
+                idx.add(seq, &keys[0]);
+            }
+        }
+        idx
+    }
+
+    /// Installs an index made by [`TenantState::build_value_index`], unless
+    /// there is one already.
+    #[cfg(test)]
+    pub fn install_value_index(&mut self, ty: u32, attr: u32, idx: ValueIndex) {
+        let slot = self.values.entry(ty).or_default().entry(attr);
+        if let std::collections::hash_map::Entry::Vacant(v) = slot {
+            let added = idx.entries();
+            v.insert(idx);
+            self.add_value_entries(added.try_into().unwrap_or(isize::MAX));
+        }
+    }
+
     /// Like [`TenantState::seqs_in_bbox`], but `None` as soon as there are
     /// `bound` or more: the caller has a cheaper candidate set.
     pub fn seqs_in_bbox_below(&self, b: &BBox, bound: usize) -> Option<Vec<u64>> {
@@ -204,6 +326,10 @@ impl TenantState {
             },
             Prepared::Delete(id) => {
                 if let Some(seq) = self.by_id.remove(&id) {
+                    if let Some(blob) = self.rows.get(&seq).map(|r| r.blob.clone()) {
+                        let types = codec::decode_type_indices(&blob).unwrap_or_default();
+                        self.index_values(seq, Some(&blob), None, &types, &[]);
+                    }
                     self.unindex(seq);
                     self.rows.remove(&seq);
                 }
@@ -219,9 +345,11 @@ impl TenantState {
 
     fn insert_row(&mut self, seq: u64, row: Row, bbox: Option<BBox>) {
         // The blob was produced by our encoder, so its type list decodes.
-        for t in codec::decode_type_indices(&row.blob).unwrap_or_default() {
+        let types = codec::decode_type_indices(&row.blob).unwrap_or_default();
+        for &t in &types {
             self.by_type.entry(t).or_default().insert(seq);
         }
+        self.index_values(seq, None, Some(&row.blob), &[], &types);
         if let Some(b) = bbox {
             self.geo_insert(seq, b);
         }
@@ -231,12 +359,19 @@ impl TenantState {
     /// Replaces the row of an existing entity, touching only the index
     /// entries that change: most updates keep the types and the location.
     fn replace_row(&mut self, seq: u64, row: Row, bbox: Option<BBox>) {
-        let old_types = self
-            .rows
-            .get(&seq)
-            .map(|r| codec::decode_type_indices(&r.blob).unwrap_or_default())
+        let old_blob = self.rows.get(&seq).map(|r| r.blob.clone());
+        let old_types = old_blob
+            .as_ref()
+            .map(|b| codec::decode_type_indices(b).unwrap_or_default())
             .unwrap_or_default();
         let new_types = codec::decode_type_indices(&row.blob).unwrap_or_default();
+        self.index_values(
+            seq,
+            old_blob.as_deref(),
+            Some(&row.blob),
+            &old_types,
+            &new_types,
+        );
         if old_types != new_types {
             self.unindex_types(seq);
             for t in new_types {
@@ -271,6 +406,61 @@ impl TenantState {
         }
     }
 
+    /// Moves entity `seq` in the value indexes of its types from what the
+    /// encoding `old` (of types `old_types`) holds to what `new` (of types
+    /// `new_types`) holds; `None` for no entity.
+    fn index_values(
+        &mut self,
+        seq: u64,
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+        old_types: &[u32],
+        new_types: &[u32],
+    ) {
+        if self.values.is_empty() {
+            return;
+        }
+        let mut types: Vec<u32> = Vec::new();
+        let mut attrs: Vec<u32> = Vec::new();
+        for t in old_types.iter().chain(new_types) {
+            if let Some(by_attr) = self.values.get(t) {
+                if !types.contains(t) {
+                    types.push(*t);
+                }
+                for a in by_attr.keys() {
+                    if !attrs.contains(a) {
+                        attrs.push(*a);
+                    }
+                }
+            }
+        }
+        if attrs.is_empty() {
+            return;
+        }
+        let none_for_each = || vec![EntityKeys::default(); attrs.len()];
+        let old_keys = old.map_or_else(none_for_each, |b| values::keys_of(b, &attrs));
+        let new_keys = new.map_or_else(none_for_each, |b| values::keys_of(b, &attrs));
+        let none = EntityKeys::default();
+        let mut delta = 0isize;
+        for t in types {
+            let (in_old, in_new) = (old_types.contains(&t), new_types.contains(&t));
+            let Some(by_attr) = self.values.get_mut(&t) else {
+                continue;
+            };
+            for (a, idx) in by_attr.iter_mut() {
+                let Some(i) = attrs.iter().position(|x| x == a) else {
+                    continue;
+                };
+                let o = if in_old { &old_keys[i] } else { &none };
+                let n = if in_new { &new_keys[i] } else { &none };
+                if o != n {
+                    delta += idx.update(seq, o, n);
+                }
+            }
+        }
+        self.add_value_entries(delta);
+    }
+
     fn geo_insert(&mut self, seq: u64, b: BBox) {
         self.geo.insert(GeoEntry { env: aabb(&b), seq });
         self.geo_boxes.insert(seq, b);
@@ -303,6 +493,8 @@ pub struct State {
     pub tenants: RwLock<HashMap<TenantId, Arc<RwLock<TenantState>>>>,
     /// Metadata: namespace → key → value.
     pub meta: RwLock<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+    /// Entries in the value indexes of all tenants (each tenant shares it).
+    value_entries: Arc<AtomicUsize>,
 }
 
 impl State {
@@ -326,7 +518,16 @@ impl State {
         if let Some(ts) = self.tenant(t) {
             return ts;
         }
-        self.tenants.write().entry(t.clone()).or_default().clone()
+        self.tenants
+            .write()
+            .entry(t.clone())
+            .or_insert_with(|| {
+                Arc::new(RwLock::new(TenantState {
+                    store_value_entries: self.value_entries.clone(),
+                    ..TenantState::default()
+                }))
+            })
+            .clone()
     }
 
     /// Stores or removes one metadata key.
@@ -398,6 +599,7 @@ mod tests {
     use super::*;
     use dosi_ngsi::model::{AttrKind, Attribute, Iri};
     use dosi_ngsi::Timestamp;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn bbox_of(geometry: Value) -> Option<BBox> {
@@ -480,6 +682,104 @@ mod tests {
         let before = t.geo.size();
         t.apply(put("urn:b", 5.0), &mut seq);
         assert_eq!(t.geo.size(), before);
+    }
+
+    /// A change for the value-index property test: put entity `id` of
+    /// type T1 or T2 (or both) with `band` holding `value` (as 1 or 2
+    /// instances), or delete it.
+    #[derive(Debug, Clone)]
+    enum VOp {
+        Put {
+            id: u8,
+            ty: u8,
+            value: Value,
+            two: bool,
+        },
+        Delete(u8),
+        /// Starts the index of (T2, band) if it does not exist yet.
+        Start,
+        /// Adds up to this many entities to the index of (T2, band) while
+        /// it is being built.
+        Backfill(usize),
+    }
+
+    fn arb_vop() -> impl Strategy<Value = VOp> {
+        let value = prop_oneof![
+            (0i64..4).prop_map(|k| json!(k)),
+            (0i64..4).prop_map(|k| json!(k as f64)),
+            prop::sample::select(vec!["a", "b"]).prop_map(|s| json!(s)),
+            any::<bool>().prop_map(|b| json!(b)),
+            Just(json!([1, "a", [2]])),
+            Just(json!({"x": 1})),
+        ];
+        prop_oneof![
+            6 => (0u8..40, 0u8..4, value, any::<bool>())
+                .prop_map(|(id, ty, value, two)| VOp::Put { id, ty, value, two }),
+            2 => (0u8..40).prop_map(VOp::Delete),
+            1 => Just(VOp::Start),
+            1 => (1usize..6).prop_map(VOp::Backfill),
+        ]
+    }
+
+    proptest! {
+        /// Value indexes kept up to date by changes hold what one built
+        /// afresh from the final state holds.
+        #[test]
+        fn value_indexes_follow_changes(ops in prop::collection::vec(arb_vop(), 1..200)) {
+            let names = Names::default();
+            let (t1, t2, band) = (names.intern("urn:T1"), names.intern("urn:T2"), names.intern("urn:band"));
+            let mut t = TenantState::default();
+            let idx = t.build_value_index(t1, band);
+            t.install_value_index(t1, band, idx);
+            let mut seq = 0;
+            for op in ops {
+                match op {
+                    VOp::Put { id, ty, value, two } => {
+                        let types = match ty {
+                            0 => vec![Iri::from("urn:T1")],
+                            1 => vec![Iri::from("urn:T2")],
+                            2 => vec![Iri::from("urn:T1"), Iri::from("urn:T2")],
+                            _ => vec![],
+                        };
+                        let mut e = Entity::new(EntityId::new_unchecked(&format!("urn:e{id}")), types, Timestamp(0));
+                        let mut list = vec![Attribute::property(value.clone(), Timestamp(0))];
+                        if two {
+                            let mut other = Attribute::new(
+                                if id % 3 == 0 { AttrKind::Relationship } else { AttrKind::Property },
+                                json!("urn:x"),
+                                Timestamp(0),
+                            );
+                            other.dataset_id = Some(Iri::from("urn:ds"));
+                            list.push(other);
+                        }
+                        if id % 5 != 0 {
+                            e.attrs.insert(Iri::from("urn:band"), list);
+                        }
+                        t.apply(Prepared::put(&e, &names), &mut seq);
+                    }
+                    VOp::Delete(id) => t.apply(Prepared::Delete(EntityId::new_unchecked(&format!("urn:e{id}"))), &mut seq),
+                    VOp::Start => {
+                        t.start_value_index(t2, band);
+                    }
+                    VOp::Backfill(n) => {
+                        let done = t.backfill_value_index(t2, band, n);
+                        prop_assert_eq!(done, t.value_index(t2, band).is_some() || !t.has_value_index(t2, band));
+                    }
+                }
+            }
+            while !t.backfill_value_index(t2, band, 7) {}
+            let mut total = 0;
+            for ty in [t1, t2] {
+                if let Some(kept) = t.value_index(ty, band) {
+                    let fresh = t.build_value_index(ty, band);
+                    prop_assert_eq!(kept.dump(), fresh.dump());
+                    prop_assert_eq!(kept.entries(), fresh.entries());
+                    total += kept.entries();
+                }
+            }
+            prop_assert_eq!(t.value_entries(), total);
+            prop_assert_eq!(t.store_value_entries(), total);
+        }
     }
 
     #[test]

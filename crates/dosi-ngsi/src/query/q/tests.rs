@@ -315,6 +315,85 @@ fn names_and_expansion() {
 }
 
 #[test]
+fn value_conjuncts() {
+    use super::{Scalar as S, ValueTest as V};
+    let check = |q: &str, want: Vec<(&str, V<'static>)>| {
+        let parsed = Q::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let got: Vec<(String, String)> = parsed
+            .value_conjuncts()
+            .iter()
+            .map(|c| (c.attr.to_owned(), format!("{:?}", c.test)))
+            .collect();
+        let want: Vec<(String, String)> = want
+            .into_iter()
+            .map(|(a, t)| (a.to_owned(), format!("{t:?}")))
+            .collect();
+        assert_eq!(got, want, "{q}");
+    };
+    check("a==5", vec![("a", V::AnyOf(vec![S::Num(5.0)]))]);
+    check(
+        "a==1,\"x\",true,urn:a:b",
+        vec![(
+            "a",
+            V::AnyOf(vec![
+                S::Num(1.0),
+                S::Str("x"),
+                S::Bool(true),
+                S::Str("urn:a:b"),
+            ]),
+        )],
+    );
+    check("a==1..2.5", vec![("a", V::Range(S::Num(1.0), S::Num(2.5)))]);
+    check(
+        "a>1;b<=\"m\";c==3",
+        vec![
+            (
+                "a",
+                V::Above {
+                    bound: S::Num(1.0),
+                    inclusive: false,
+                },
+            ),
+            (
+                "b",
+                V::Below {
+                    bound: S::Str("m"),
+                    inclusive: true,
+                },
+            ),
+            ("c", V::AnyOf(vec![S::Num(3.0)])),
+        ],
+    );
+    check(
+        "(a==1|b==2);c>=0",
+        vec![(
+            "c",
+            V::Above {
+                bound: S::Num(0.0),
+                inclusive: true,
+            },
+        )],
+    );
+    // Nothing an index on plain values could answer.
+    for q in [
+        "a==1|b==2",
+        "a!=1",
+        "a",
+        "!a",
+        "a~=x",
+        "a.b==1",
+        "a.observedAt==1",
+        "a[x]==1",
+        "a==2024-01-01",
+        "a>2024-01-01T00:00:00Z",
+        "a==1,2024-01-01",
+        "a<12:00:00",
+    ] {
+        check(q, vec![]);
+    }
+}
+
+#[test]
 fn canonical_text() {
     check_canon("a==1", "a==1");
     check_canon("(a==1)", "a==1");
