@@ -189,7 +189,7 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let tenant = req::tenant(&h)?;
     let id = subscription_id(&id)?;
-    let b = req::body(&h, &bytes, BodyKind::Json)?;
+    let b = req::body(&h, &bytes, BodyKind::MergePatch)?;
     let current = st.notifier.get(&tenant, id).ok_or_else(|| not_found(id))?;
     let ctx = req::active(&st, &tenant, b.context.as_ref()).await?;
     let now = Timestamp::now();
