@@ -69,7 +69,7 @@ pub async fn retrieve(
     let ctx = req::active(&st, &tenant, link.as_ref()).await?;
     let opts = params::encode_options(&p, &ctx)?;
     check_attr_names(&p)?;
-    if p.get("geometryProperty").is_some() && accept != Accept::GeoJson {
+    if p.get("geometryProperty").is_some() && !accept.is_geo() {
         return Err(
             NgsiError::bad_data("geometryProperty needs Accept: application/geo+json").into(),
         );
@@ -91,7 +91,7 @@ pub async fn retrieve(
     let join = join_mode(&p)?;
     check_projection_depth(&p, &ctx, join)?;
     let body = match (accept, join) {
-        (Accept::GeoJson, _) => {
+        (Accept::GeoJson { .. }, _) => {
             let gp = geometry_property(&p, &ctx)?;
             encode::feature(&e, &Ctx(&ctx), &opts, &gp)
         }
@@ -447,13 +447,13 @@ pub async fn run_query(
     }
     let opts = params::encode_options(&p, &ctx)?;
     let page = params::page(&p, st.config.default_limit, st.config.max_limit)?;
-    if p.get("geometryProperty").is_some() && accept != Accept::GeoJson {
+    if p.get("geometryProperty").is_some() && !accept.is_geo() {
         return Err(
             NgsiError::bad_data("geometryProperty needs Accept: application/geo+json").into(),
         );
     }
     let order = p.get("orderBy").map(|o| order_by(o, &ctx)).transpose()?;
-    let gp = if accept == Accept::GeoJson {
+    let gp = if accept.is_geo() {
         Some(geometry_property(&p, &ctx)?)
     } else {
         None

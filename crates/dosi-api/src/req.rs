@@ -18,8 +18,20 @@ pub enum Accept {
     Json,
     /// `application/ld+json`: context in the body.
     JsonLd,
-    /// `application/geo+json`: GeoJSON features.
-    GeoJson,
+    /// `application/geo+json`: GeoJSON features; `link` when the client
+    /// sent `Prefer: body=json` (clause 6.3.6): the context goes in a Link
+    /// header instead of the body.
+    GeoJson {
+        /// Context in a Link header rather than in the body.
+        link: bool,
+    },
+}
+
+impl Accept {
+    /// True for `application/geo+json`.
+    pub fn is_geo(self) -> bool {
+        matches!(self, Accept::GeoJson { .. })
+    }
 }
 
 const JSONLD_REL: &str = "http://www.w3.org/ns/json-ld#context";
@@ -89,7 +101,13 @@ pub fn accept(h: &HeaderMap, geo_allowed: bool) -> Result<Accept> {
     }
     let mut offers = vec![("json", Accept::Json), ("ld+json", Accept::JsonLd)];
     if geo_allowed {
-        offers.push(("geo+json", Accept::GeoJson));
+        let link = h
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim().eq_ignore_ascii_case("body=json"));
+        offers.push(("geo+json", Accept::GeoJson { link }));
     }
     let weight = |sub: &str| -> Option<f32> {
         let mut best: Option<(u8, f32)> = None;
@@ -299,7 +317,7 @@ pub fn reply(status: StatusCode, mut body: Value, accept: Accept, ctx: Option<&V
                 headers.insert(header::LINK, v);
             }
         }
-        Accept::GeoJson => {
+        Accept::GeoJson { link } => {
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/geo+json"),
@@ -307,7 +325,18 @@ pub fn reply(status: StatusCode, mut body: Value, accept: Accept, ctx: Option<&V
             let c = ctx
                 .cloned()
                 .unwrap_or_else(|| Value::String(CORE_CONTEXT_URL.into()));
-            add_context(&mut body, &c);
+            match (&c, link) {
+                // A context that is one URL can go in a Link header.
+                (Value::String(url), true) => {
+                    if let Ok(v) = HeaderValue::from_str(&format!(
+                        "<{url}>; rel=\"{JSONLD_REL}\"; type=\"application/ld+json\""
+                    )) {
+                        headers.insert(header::LINK, v);
+                    }
+                    headers.insert("preference-applied", HeaderValue::from_static("body=json"));
+                }
+                _ => add_context(&mut body, &c),
+            }
         }
     }
     let bytes = serde_json::to_vec(&body).unwrap_or_default();

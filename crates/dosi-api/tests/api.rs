@@ -337,3 +337,30 @@ async fn user_contexts_expand_and_compact() {
     let r = app.get("/ngsi-ld/v1/types").await;
     assert_eq!(r.body["typeList"], json!(["https://example.org/Sensor"]));
 }
+
+#[tokio::test]
+async fn geojson_with_prefer_body_json_links_the_context() {
+    let app = common::app().await;
+    let e = json!({"id": "urn:ngsi-ld:Gauge:g1", "type": "Gauge",
+        "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1.0, 2.0]}}});
+    let r = app.call("POST", E, &[J], Some(&e.to_string())).await;
+    assert_eq!(r.status, 201);
+    let geo = ("accept", "application/geo+json");
+    let r = app
+        .call("GET", &format!("{E}?type=Gauge"), &[geo], None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("@context").is_some(), "embedded by default");
+    let r = app
+        .call(
+            "GET",
+            &format!("{E}?type=Gauge"),
+            &[geo, ("prefer", "body=json")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.get("@context").is_none(), "{}", r.text);
+    assert!(r.headers.get("link").is_some());
+    assert_eq!(r.body["type"], "FeatureCollection");
+}
