@@ -208,7 +208,6 @@ impl Outbox {
 
     /// Appends notifications; returns their entries once they are durable.
     pub async fn append(&self, items: Vec<Outgoing>) -> Result<Vec<Pending>> {
-        let mut frames = Vec::new();
         let mut live = Vec::with_capacity(items.len());
         let mut out = Vec::with_capacity(items.len());
         for o in items {
@@ -220,7 +219,6 @@ impl Outbox {
                 nid,
                 outgoing: o.clone(),
             });
-            frames.extend_from_slice(&f);
             live.push((nid, f));
             out.push(Pending {
                 nid,
@@ -230,7 +228,7 @@ impl Outbox {
         }
         let (done, rx) = oneshot::channel();
         self.send(Msg::Write {
-            frames,
+            frames: Vec::new(),
             live,
             ends: Vec::new(),
             durable: true,
@@ -325,8 +323,11 @@ struct Writer {
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
         let mut failed: Option<String> = None;
+        // One buffer for every group commit, kept at its largest size so that
+        // batches are not copied again while it grows.
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
         while let Ok(first) = rx.recv() {
-            let mut buf = Vec::new();
+            buf.clear();
             let mut waiters = Vec::new();
             let mut durable = false;
             let mut shutdown = None;
@@ -340,8 +341,11 @@ impl Writer {
                         durable: d,
                         done,
                     } => {
+                        // Live frames are written from here (the `frames` of a
+                        // write hold only its other records).
                         buf.extend_from_slice(&frames);
                         for (nid, f) in live {
+                            buf.extend_from_slice(&f);
                             self.live.insert(nid, (f, Vec::new()));
                         }
                         for (nid, dead) in ends {
