@@ -293,6 +293,7 @@ impl Notifier {
             .list_meta(META_NS)
             .await
             .map_err(NgsiError::internal)?;
+        let mut unresolved: Vec<StoredSubscription> = Vec::new();
         for (key, bytes) in stored {
             let st: StoredSubscription = match serde_json::from_slice(&bytes) {
                 Ok(s) => s,
@@ -315,6 +316,10 @@ impl Notifier {
                                 stats: Arc::default(),
                             },
                         );
+                }
+                Err(e) if e.kind == ErrorKind::LdContextNotAvailable => {
+                    tracing::warn!(key, error = %e.detail, "a stored subscription's @context is unreachable; retrying in the background");
+                    unresolved.push(st);
                 }
                 Err(e) => {
                     tracing::error!(key, error = %e.detail, "skipping a stored subscription that no longer parses")
@@ -374,6 +379,9 @@ impl Notifier {
         broker.add_hook(n.clone());
         let weak = Arc::downgrade(&n);
         tokio::spawn(periodic_loop(weak));
+        if !unresolved.is_empty() {
+            tokio::spawn(resolve_later(Arc::downgrade(&n), resolver, unresolved));
+        }
         Ok(n)
     }
 
@@ -795,6 +803,43 @@ impl Notifier {
             }
         }
         Ok(out)
+    }
+}
+
+/// Keeps trying to load stored subscriptions whose @context could not be
+/// fetched at start (e.g. its server was down), so that they come back as soon
+/// as it is reachable instead of at the next restart.
+async fn resolve_later(
+    me: Weak<Notifier>,
+    resolver: Arc<dyn ContextResolver>,
+    mut waiting: Vec<StoredSubscription>,
+) {
+    let mut delay = Duration::from_secs(2);
+    while !waiting.is_empty() {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(60));
+        let Some(n) = me.upgrade() else { return };
+        let mut still = Vec::new();
+        for st in waiting {
+            match load_one(&st, resolver.as_ref()).await {
+                Ok(sub) => {
+                    tracing::info!(subscription = %sub.id, "stored subscription loaded after its @context became reachable");
+                    let tenant = st.tenant.clone();
+                    let mut reg = n.registry.write();
+                    let subs = reg.tenants.entry(tenant.clone()).or_default();
+                    if !subs.contains_key(&sub.id) {
+                        subs.insert(sub.id.clone(), Entry::new(sub, st));
+                        subs.sort_by(|_, a, _, b| a.stored.created_at.cmp(&b.stored.created_at));
+                    }
+                    reg.reindex(&tenant);
+                }
+                Err(e) if e.kind == ErrorKind::LdContextNotAvailable => still.push(st),
+                Err(e) => {
+                    tracing::error!(error = %e.detail, "skipping a stored subscription that no longer parses")
+                }
+            }
+        }
+        waiting = still;
     }
 }
 

@@ -30,6 +30,7 @@ use dosi_notify::model::{
 };
 use dosi_notify::{ContextResolver, Notifier, NotifierConfig};
 use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use dosi_store::Store;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
@@ -391,4 +392,64 @@ async fn dead_letters_can_be_retried() {
     wait_for("the retried notification", || got.lock().ids.len() == 1).await;
     assert_eq!(got.lock().ids[0], d.outgoing.notification_id);
     assert!(c.notifier.dead_letters().is_empty());
+}
+
+/// Fails with LdContextNotAvailable until `up` is set.
+struct Unreachable {
+    up: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl ContextResolver for Unreachable {
+    async fn resolve(&self, _t: &TenantId, _c: Option<&Value>) -> Result<ActiveContext> {
+        if self.up.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(ActiveContext::core())
+        } else {
+            Err(dosi_ngsi::NgsiError::new(
+                dosi_ngsi::ErrorKind::LdContextNotAvailable,
+                "context server down",
+            ))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_whose_context_is_unreachable_at_start_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    {
+        let store = EmbeddedStore::open(&store_dir, EmbeddedOptions::default()).unwrap();
+        let broker = Arc::new(Broker::new(store.clone(), Arc::new(InProcessBus::new(16))));
+        let n = Notifier::open(config(dir.path()), broker, Arc::new(CoreOnly))
+            .await
+            .unwrap();
+        // Stored as the API stores it: a parseable document and its context.
+        let (sub, mut st) = subscription("urn:sub:ctx", "http://127.0.0.1:9/notify");
+        st.doc = json!({
+            "id": "urn:sub:ctx", "type": "Subscription",
+            "entities": [{"type": T}],
+            "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}
+        });
+        st.context = Some(json!("http://contexts.example/ctx.jsonld"));
+        n.create(sub, st).await.unwrap();
+        n.close().await;
+        store.flush().await.unwrap();
+    }
+    let store = EmbeddedStore::open(&store_dir, EmbeddedOptions::default()).unwrap();
+    let broker = Arc::new(Broker::new(store, Arc::new(InProcessBus::new(16))));
+    let resolver = Arc::new(Unreachable {
+        up: std::sync::atomic::AtomicBool::new(false),
+    });
+    let n = Notifier::open(config(dir.path()), broker, resolver.clone())
+        .await
+        .unwrap();
+    let t = TenantId::default_tenant();
+    assert!(n.get(&t, "urn:sub:ctx").is_none(), "not loadable yet");
+    resolver
+        .up
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    wait_for("the subscription to come back", || {
+        n.get(&t, "urn:sub:ctx").is_some()
+    })
+    .await;
 }
