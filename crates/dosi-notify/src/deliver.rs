@@ -213,7 +213,8 @@ impl Dispatcher {
                 self.bury(p, 0, format!("the queue of endpoint {key} is full"));
                 continue;
             }
-            q.queued.fetch_add(1, Ordering::Relaxed);
+            let n = q.queued.fetch_add(1, Ordering::Relaxed) + 1;
+            metrics::gauge!("dosi_notifications_queued", "endpoint" => key.clone()).set(n as f64);
             if q.tx.send(p).is_err() {
                 tracing::error!(endpoint = %key, "endpoint queue closed");
             }
@@ -329,7 +330,8 @@ impl Dispatcher {
                     }
                 }
                 Some(lane) = done_rx.recv() => {
-                    q.queued.fetch_sub(1, Ordering::Relaxed);
+                    let n = q.queued.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+                    metrics::gauge!("dosi_notifications_queued", "endpoint" => key.clone()).set(n as f64);
                     busy.remove(&lane);
                     match lanes.get(&lane) {
                         Some(l) if !l.is_empty() => ready.push_back(lane),
