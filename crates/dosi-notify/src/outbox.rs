@@ -21,7 +21,7 @@
 //!
 //! On open every segment is replayed (a torn tail in the last one is cut),
 //! and the live records are rewritten into one fresh segment; the same
-//! compaction runs when the active segment outgrows a limit and is mostly dead.
+//! compaction runs when the active segment outgrows a limit.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -141,11 +141,6 @@ impl Outbox {
     /// Opens (or creates) the outbox in `dir`, replays it, and compacts it
     /// into a fresh segment. Returns what is pending and dead.
     pub fn open(dir: &Path, fsync: bool) -> Result<(Outbox, Recovered)> {
-        Self::open_with(dir, fsync, COMPACT_AFTER_BYTES)
-    }
-
-    /// [`Outbox::open`] with the segment size after which it compacts.
-    pub fn open_with(dir: &Path, fsync: bool, compact_after: u64) -> Result<(Outbox, Recovered)> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let segments = list_segments(dir)?;
         let mut live: BTreeMap<u64, LiveRec> = BTreeMap::new();
@@ -162,14 +157,10 @@ impl Outbox {
             bytes: 0,
             fsync,
             live: BTreeMap::new(),
-            live_bytes: 0,
-            compact_after,
         };
         // Rewrite the live records into the new segment, then drop the old ones.
         for (nid, rec) in &live {
-            let (enq, dead) = rec.frames();
-            writer.live_bytes += (enq.len() + dead.len()) as u64;
-            writer.live.insert(*nid, (enq, dead));
+            writer.live.insert(*nid, rec.frames());
         }
         writer.rewrite_live()?;
         for seg in segments {
@@ -327,10 +318,6 @@ struct Writer {
     fsync: bool,
     /// Live records: nid → (enqueue frame, dead frame or empty).
     live: BTreeMap<u64, (Vec<u8>, Vec<u8>)>,
-    /// Bytes of the live records' frames.
-    live_bytes: u64,
-    /// Segment size after which a mostly dead segment is compacted.
-    compact_after: u64,
 }
 
 impl Writer {
@@ -359,20 +346,15 @@ impl Writer {
                         buf.extend_from_slice(&frames);
                         for (nid, f) in live {
                             buf.extend_from_slice(&f);
-                            self.live_bytes += f.len() as u64;
                             self.live.insert(nid, (f, Vec::new()));
                         }
                         for (nid, dead) in ends {
                             match dead {
                                 None => {
-                                    if let Some((e, d)) = self.live.remove(&nid) {
-                                        self.live_bytes -= (e.len() + d.len()) as u64;
-                                    }
+                                    self.live.remove(&nid);
                                 }
                                 Some(f) => {
                                     if let Some(l) = self.live.get_mut(&nid) {
-                                        self.live_bytes =
-                                            self.live_bytes - l.1.len() as u64 + f.len() as u64;
                                         l.1 = f;
                                     }
                                 }
@@ -409,12 +391,7 @@ impl Writer {
                 let _ = tx.send(());
                 return;
             }
-            // Compact once the segment is large and mostly dead (rewriting a
-            // large backlog that is still live would reclaim little).
-            if failed.is_none()
-                && self.bytes > self.compact_after
-                && self.live_bytes.saturating_mul(2) < self.bytes
-            {
+            if failed.is_none() && self.bytes > COMPACT_AFTER_BYTES {
                 if let Err(e) = self.compact() {
                     tracing::error!(error = %e, "outbox compaction failed");
                     failed = Some(e.to_string());
@@ -435,7 +412,7 @@ impl Writer {
 
     /// Writes every live record into the current segment and syncs it.
     fn rewrite_live(&mut self) -> Result<()> {
-        let mut buf = Vec::with_capacity(self.live_bytes as usize);
+        let mut buf = Vec::new();
         for (enq, dead) in self.live.values() {
             buf.extend_from_slice(enq);
             buf.extend_from_slice(dead);
@@ -765,30 +742,6 @@ mod tests {
         assert!(q[0].nid > p[4].nid);
         // Only one segment is left after the reopen compaction.
         assert_eq!(list_segments(dir.path()).unwrap().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn compaction_keeps_exactly_the_live_records() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ob, _) = Outbox::open_with(dir.path(), true, 4096).unwrap();
-        let p = ob.append((0..100).map(out).collect()).await.unwrap();
-        for x in &p[..95] {
-            ob.done(x.nid);
-        }
-        // The next durable write is batched after the Done records; the
-        // segment is then large and mostly dead, so it is compacted.
-        let q = ob.append(vec![out(100)]).await.unwrap();
-        ob.append(vec![out(101)]).await.unwrap();
-        ob.close().await;
-        drop(ob);
-        let segs = list_segments(dir.path()).unwrap();
-        assert_eq!(segs.len(), 1, "old segment removed");
-        assert!(segs[0] > 1, "a new segment was started");
-        let (_ob, rec) = Outbox::open(dir.path(), true).unwrap();
-        let mut want: Vec<u64> = p[95..].iter().map(|x| x.nid).collect();
-        want.push(q[0].nid);
-        want.push(q[0].nid + 1);
-        assert_eq!(rec.pending.iter().map(|x| x.nid).collect::<Vec<_>>(), want);
     }
 
     #[tokio::test]
