@@ -47,16 +47,18 @@ pub struct NotifyConfig {
 }
 
 impl Default for NotifyConfig {
+    /// The notifier's own defaults (one source: `NotifierConfig::new`).
     fn default() -> Self {
+        let d = dosi_notify::NotifierConfig::new("");
         Self {
-            max_attempts: 10,
-            retry_base_ms: 500,
-            retry_max_ms: 300_000,
-            timeout_ms: 10_000,
-            endpoint_concurrency: 64,
-            endpoint_queue_limit: 100_000,
-            breaker_failures: 5,
-            breaker_cooldown_ms: 5_000,
+            max_attempts: d.max_attempts,
+            retry_base_ms: d.retry_base_ms,
+            retry_max_ms: d.retry_max_ms,
+            timeout_ms: d.timeout_ms,
+            endpoint_concurrency: d.endpoint_concurrency,
+            endpoint_queue_limit: d.endpoint_queue_limit,
+            breaker_failures: d.breaker_failures,
+            breaker_cooldown_ms: d.breaker_cooldown_ms,
         }
     }
 }

@@ -3,40 +3,17 @@
 //! and every acknowledged create and update must be there.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-struct Server {
-    child: Child,
-    base: String,
-}
+mod common;
 
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dosi"))
-        .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("DOSI_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dosi");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("dosi exited before listening")
-            .expect("read stdout");
-        if let Some(url) = line.strip_prefix("dosi listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    Server { child, base }
+fn start(dir: &std::path::Path) -> common::Server {
+    common::start_with(dir, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

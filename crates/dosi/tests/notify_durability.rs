@@ -4,8 +4,6 @@
 //! acknowledged before the kill is notified (at least once, in order).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,37 +12,19 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-struct Server {
-    child: Child,
-    base: String,
-}
+mod common;
 
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dosi"))
-        .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("DOSI_LOG", "warn")
-        // Retry quickly so the test does not wait on long back-offs.
-        .env("DOSI_NOTIFY_RETRY_BASE_MS", "20")
-        .env("DOSI_NOTIFY_RETRY_MAX_MS", "200")
-        .env("DOSI_NOTIFY_MAX_ATTEMPTS", "1000")
-        .env("DOSI_NOTIFY_BREAKER_COOLDOWN_MS", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start dosi");
-    let out = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(out).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("dosi exited before listening")
-            .expect("read stdout");
-        if let Some(url) = line.strip_prefix("dosi listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    Server { child, base }
+/// Retry quickly so the test does not wait on long back-offs.
+fn start(dir: &std::path::Path) -> common::Server {
+    common::start_with(
+        dir,
+        &[
+            ("DOSI_NOTIFY_RETRY_BASE_MS", "20"),
+            ("DOSI_NOTIFY_RETRY_MAX_MS", "200"),
+            ("DOSI_NOTIFY_MAX_ATTEMPTS", "1000"),
+            ("DOSI_NOTIFY_BREAKER_COOLDOWN_MS", "100"),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

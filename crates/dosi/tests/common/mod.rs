@@ -1,0 +1,37 @@
+//! Starting a real `dosi serve` process for the crash tests.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A running `dosi serve` and its base URL.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+/// Starts `dosi serve` on an ephemeral port over `dir`, with extra
+/// environment `env`, and waits until it listens.
+pub fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dosi"));
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .env("DOSI_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start dosi");
+    let out = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(out).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("dosi exited before listening")
+            .expect("read stdout");
+        if let Some(url) = line.strip_prefix("dosi listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    Server { child, base }
+}
