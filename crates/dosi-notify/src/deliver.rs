@@ -178,6 +178,8 @@ pub struct Dispatcher {
     observer: Arc<dyn Observer>,
     config: NotifierConfig,
     dead: Mutex<std::collections::BTreeMap<u64, DeadLetter>>,
+    /// Set at shutdown: no further attempts; what is pending stays in the outbox.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 struct EndpointQueue {
@@ -201,7 +203,14 @@ impl Dispatcher {
             observer,
             config,
             dead: Mutex::new(dead.into_iter().map(|d| (d.nid, d)).collect()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Stops delivering (shutdown): attempts in progress finish, no new ones
+    /// start; undelivered notifications stay pending in the outbox.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
     }
 
     /// Queues durable notifications for delivery.
@@ -352,6 +361,9 @@ impl Dispatcher {
         };
         let mut attempts = 0u32;
         loop {
+            if self.closed.load(Ordering::Relaxed) {
+                return;
+            }
             if !self.observer.alive(&o.tenant, &o.subscription_id) {
                 self.outbox.done(p.nid);
                 return;

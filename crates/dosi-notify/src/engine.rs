@@ -400,8 +400,10 @@ impl Notifier {
         self.dispatcher.discard_dead(nid)
     }
 
-    /// Makes the outbox durable and stops its writer (graceful shutdown).
+    /// Stops delivery, makes the outbox durable and stops its writer
+    /// (graceful shutdown); what is undelivered is sent after the next start.
     pub async fn close(&self) {
+        self.dispatcher.close();
         self.outbox.close().await;
     }
 

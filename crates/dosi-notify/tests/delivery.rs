@@ -18,16 +18,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Router;
-use dosi_broker::codec::encode::Format;
 use dosi_broker::Broker;
 use dosi_bus::InProcessBus;
 use dosi_jsonld::ActiveContext;
-use dosi_ngsi::query::TypeExpr;
 use dosi_ngsi::{Attribute, Entity, EntityId, Result, TenantId, Timestamp};
-use dosi_notify::model::{
-    BodyType, Endpoint, EntitySelector, NotificationParams, StoredSubscription, Subscription,
-    Trigger,
-};
+use dosi_notify::model::{StoredSubscription, Subscription};
 use dosi_notify::{ContextResolver, Notifier, NotifierConfig};
 use dosi_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use dosi_store::Store;
@@ -125,60 +120,18 @@ async fn black_hole() -> SocketAddr {
 
 fn subscription(id: &str, uri: &str) -> (Subscription, StoredSubscription) {
     let now = Timestamp::now();
-    let sub = Subscription {
-        id: id.into(),
-        tenant: TenantId::default_tenant(),
-        name: None,
-        description: None,
-        entities: vec![EntitySelector {
-            id: None,
-            id_pattern: None,
-            id_pattern_src: None,
-            types: TypeExpr::any_of([T]),
-            types_src: T.into(),
-        }],
-        watched: None,
-        triggers: vec![Trigger::EntityCreated, Trigger::AttributeUpdated],
-        time_interval: None,
-        q: None,
-        q_src: None,
-        geo_q: None,
-        geo_q_src: None,
-        scope_q: None,
-        scope_q_src: None,
-        lang: None,
-        csf: None,
-        dataset_ids: None,
-        notification: NotificationParams {
-            attributes: None,
-            pick: None,
-            omit: None,
-            join: None,
-            join_level: None,
-            format: Format::Normalized,
-            sys_attrs: false,
-            show_changes: false,
-            endpoint: Endpoint {
-                uri: url::Url::parse(uri).unwrap(),
-                accept: BodyType::Json,
-                timeout_ms: None,
-                cooldown_ms: None,
-                receiver_info: vec![],
-                notifier_info: vec![],
-            },
-        },
-        expires_at: None,
-        throttling: None,
-        is_active: true,
-        jsonld_context: None,
-        context: None,
-        active: Arc::new(ActiveContext::core()),
-        created_at: now,
-        modified_at: now,
-    };
+    let tenant = TenantId::default_tenant();
+    let doc = json!({
+        "id": id,
+        "type": "Subscription",
+        "entities": [{"type": T}],
+        "notificationTrigger": ["entityCreated", "attributeUpdated"],
+        "notification": {"endpoint": {"uri": uri, "accept": "application/json"}}
+    });
+    let sub = dosi_notify::parse::subscription(&doc, &ActiveContext::core(), &tenant, now).unwrap();
     let stored = StoredSubscription {
-        tenant: TenantId::default_tenant(),
-        doc: json!({"id": id}),
+        tenant,
+        doc,
         context: None,
         created_at: now,
         modified_at: now,
