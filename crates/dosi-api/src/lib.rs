@@ -14,11 +14,14 @@ mod context_api;
 pub mod contexts;
 mod discovery;
 mod entities;
+mod history_admin;
+pub mod iot;
 mod params;
 pub mod problem;
 mod req;
 pub mod state;
 mod subscriptions;
+mod temporal;
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -84,6 +87,27 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
                 .patch(subscriptions::update)
                 .delete(subscriptions::delete),
         ),
+        (
+            "/temporal/entities",
+            get(temporal::query).post(temporal::create),
+        ),
+        (
+            "/temporal/entities/{id}",
+            get(temporal::retrieve).delete(temporal::delete),
+        ),
+        ("/temporal/entities/{id}/attrs", post(temporal::add_attrs)),
+        (
+            "/temporal/entities/{id}/attrs/{attr}",
+            axum::routing::delete(temporal::delete_attr),
+        ),
+        (
+            "/temporal/entities/{id}/attrs/{attr}/{instance}",
+            axum::routing::patch(temporal::modify_instance).delete(temporal::delete_instance),
+        ),
+        (
+            "/temporal/entityOperations/query",
+            post(temporal::post_query),
+        ),
         ("/info/sourceIdentity", get(source_identity)),
         (
             "/jsonldContexts",
@@ -105,6 +129,16 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
     ));
     let api = Router::new()
         .route("/openapi.json", get(admin::openapi))
+        .route(
+            "/history/retention",
+            get(history_admin::get_retention).put(history_admin::put_retention),
+        )
+        .route(
+            "/history/retention/apply",
+            post(history_admin::apply_retention),
+        )
+        .route("/history/stats", get(history_admin::stats))
+        .route("/history/checkpoint", post(history_admin::checkpoint))
         .route("/notifications/dead-letters", get(admin::list))
         .route("/notifications/dead-letters/retry", post(admin::retry_all))
         .route(
@@ -117,6 +151,25 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
         .nest("/api/v1", api)
+        .route(
+            "/iot/services",
+            get(iot::list_groups)
+                .post(iot::add_groups)
+                .put(iot::update_group)
+                .delete(iot::delete_group),
+        )
+        .route(
+            "/iot/devices",
+            get(iot::list_devices).post(iot::add_devices),
+        )
+        .route("/iot/d", post(iot::ingest_ul))
+        .route("/iot/json", post(iot::ingest_json))
+        .route(
+            "/iot/devices/{id}",
+            get(iot::get_device)
+                .put(iot::update_device)
+                .delete(iot::delete_device),
+        )
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)

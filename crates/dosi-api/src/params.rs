@@ -34,6 +34,14 @@ impl Params {
         }
         Ok(Self(out))
     }
+    /// Parameters from name/value pairs.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+    /// The name/value pairs, in request order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
     /// The value of `name` (the last one if repeated).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

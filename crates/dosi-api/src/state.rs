@@ -18,6 +18,8 @@ pub struct ApiConfig {
     pub max_limit: usize,
     /// `limit` when none is given.
     pub default_limit: usize,
+    /// Most attribute instances in one temporal answer (clause 6.3.10).
+    pub temporal_page: usize,
 }
 
 impl Default for ApiConfig {
@@ -26,6 +28,7 @@ impl Default for ApiConfig {
             max_body_bytes: 8 * 1024 * 1024,
             max_limit: 1000,
             default_limit: 20,
+            temporal_page: 10_000,
         }
     }
 }
@@ -39,6 +42,10 @@ pub struct AppState {
     pub contexts: Arc<Contexts>,
     /// Subscriptions and their notifications.
     pub notifier: Arc<dosi_notify::Notifier>,
+    /// Attribute history (the temporal API); `None` when disabled.
+    pub history: Option<Arc<dosi_history::History>>,
+    /// The IoT gateway's registry of service groups and devices; `None` when disabled.
+    pub iot: Option<Arc<dosi_iot::Registry>>,
     /// API settings.
     pub config: Arc<ApiConfig>,
     /// Prometheus rendering, when a recorder is installed.

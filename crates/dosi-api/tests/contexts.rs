@@ -73,6 +73,8 @@ async fn app_on(dir: &std::path::Path) -> App {
         broker,
         contexts: contexts.clone(),
         notifier,
+        history: None,
+        iot: None,
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

@@ -7,7 +7,8 @@
 //! (`--threads`, default 1) and an HDR histogram per connection. Each scenario
 //! generates its own data ([`data`]); `load` writes it, the others read or
 //! patch it. `notify` also runs notification receivers in this process
-//! ([`notify`]). Only loopback targets are accepted unless `--allow-remote`.
+//! ([`notify`]); `temporal` writes and reads entity history ([`temporal`]).
+//! Only loopback targets are accepted unless `--allow-remote`.
 //!
 //! This crate knows nothing of the broker's internals: it speaks HTTP only.
 
@@ -16,6 +17,7 @@ pub mod data;
 mod driver;
 pub mod notify;
 pub mod target;
+pub mod temporal;
 mod workload;
 
 use std::fmt;
@@ -194,6 +196,9 @@ pub enum Scenario {
     /// Subscriptions to receivers in this process; upserts `level` and reports
     /// notifications/s, missing and duplicate ones, and commit-to-receipt latency.
     Notify(notify::NotifyArgs),
+    /// Entity history: `--ingest` through batch upserts, `--seed-days` through
+    /// POST /temporal/entities, or `--query agg-one|agg-many|lastn` latency and throughput.
+    Temporal(Box<temporal::TemporalArgs>),
 }
 
 impl Scenario {
@@ -209,6 +214,7 @@ impl Scenario {
             Scenario::Raw { .. } => "raw",
             Scenario::Notify(n) if n.isolation => "notify-isolation",
             Scenario::Notify(_) => "notify",
+            Scenario::Temporal(t) => t.name(),
         }
     }
 }
@@ -247,6 +253,9 @@ pub struct Report {
     /// Notification delivery, for `notify`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<notify::NotifyReport>,
+    /// History ingest, seeding or query figures, for `temporal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<temporal::TemporalReport>,
 }
 
 impl fmt::Display for Report {
@@ -270,10 +279,13 @@ impl fmt::Display for Report {
             ms(self.p999_us),
             ms(self.max_us)
         )?;
-        match &self.notify {
-            Some(n) => write!(f, "{n}"),
-            None => Ok(()),
+        if let Some(n) = &self.notify {
+            write!(f, "{n}")?;
         }
+        if let Some(t) = &self.temporal {
+            write!(f, "{t}")?;
+        }
+        Ok(())
     }
 }
 
@@ -306,8 +318,10 @@ pub async fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
         .map_err(|_| unreachable(std::io::ErrorKind::TimedOut.into()))?
         .map_err(unreachable)?;
 
-    if let Scenario::Notify(opts) = &args.scenario {
-        return notify::measure(args, opts, &common, workload).await;
+    match &args.scenario {
+        Scenario::Notify(opts) => return notify::measure(args, opts, &common, workload).await,
+        Scenario::Temporal(opts) => return temporal::measure(args, opts, &common, workload).await,
+        _ => {}
     }
     drive(args, &common, workload)
         .await
@@ -377,6 +391,30 @@ pub(crate) async fn drive(
     common: &Common,
     workload: workload::Workload,
 ) -> Result<(Report, Arc<driver::Plan>), BenchError> {
+    let run = run_workload(common, workload, args.connections, args.threads, args.seed).await?;
+    let report = Report::from_run(args.scenario.name(), args.connections, &run);
+    Ok((report, run.plan))
+}
+
+/// What one driven workload gave.
+pub(crate) struct Run {
+    /// The summed counters of the connections.
+    pub(crate) stats: driver::Stats,
+    /// The measured window: the duration, or until the last answer of a finite workload.
+    pub(crate) window: Duration,
+    /// The plan, with its workload.
+    pub(crate) plan: Arc<driver::Plan>,
+}
+
+/// Drives `workload` over `connections` connections on `threads` threads: a
+/// finite workload until it is done, any other for the warm-up and duration.
+pub(crate) async fn run_workload(
+    common: &Common,
+    workload: workload::Workload,
+    connections: usize,
+    threads: usize,
+    seed: u64,
+) -> Result<Run, BenchError> {
     let duration = common.duration;
     let finite = workload.is_finite();
     let start = Instant::now();
@@ -393,11 +431,10 @@ pub(crate) async fn drive(
         measure_from,
         stop_at,
         hard_stop: stop_at + duration.clamp(MIN_GRACE, MAX_GRACE),
-        seed: args.seed,
+        seed,
         errors_shown: AtomicUsize::new(0),
     });
-    let stats = driver::drive(plan.clone(), args.connections, args.threads).await?;
-
+    let stats = driver::drive(plan.clone(), connections, threads).await?;
     let window = if finite {
         stats
             .last_done
@@ -405,28 +442,41 @@ pub(crate) async fn drive(
     } else {
         duration
     };
-    let duration_s = window.as_secs_f64().max(1e-9);
-    let [p50_us, p90_us, p99_us, p999_us, max_us] = percentiles(&stats.latency_us);
-    let report = Report {
-        scenario: args.scenario.name().to_owned(),
-        connections: args.connections,
-        requests: stats.requests,
-        errors: stats.errors,
-        items: stats.items,
-        duration_s,
-        rps: stats.requests as f64 / duration_s,
-        items_per_s: plan
-            .workload
-            .is_batch()
-            .then(|| stats.items as f64 / duration_s),
-        p50_us,
-        p90_us,
-        p99_us,
-        p999_us,
-        max_us,
-        notify: None,
-    };
-    Ok((report, plan))
+    Ok(Run {
+        stats,
+        window,
+        plan,
+    })
+}
+
+impl Report {
+    /// The report of `run` of `scenario` over `connections` connections.
+    pub(crate) fn from_run(scenario: &str, connections: usize, run: &Run) -> Report {
+        let stats = &run.stats;
+        let duration_s = run.window.as_secs_f64().max(1e-9);
+        let [p50_us, p90_us, p99_us, p999_us, max_us] = percentiles(&stats.latency_us);
+        Report {
+            scenario: scenario.to_owned(),
+            connections,
+            requests: stats.requests,
+            errors: stats.errors,
+            items: stats.items,
+            duration_s,
+            rps: stats.requests as f64 / duration_s,
+            items_per_s: run
+                .plan
+                .workload
+                .is_batch()
+                .then(|| stats.items as f64 / duration_s),
+            p50_us,
+            p90_us,
+            p99_us,
+            p999_us,
+            max_us,
+            notify: None,
+            temporal: None,
+        }
+    }
 }
 
 /// p50, p90, p99, p99.9 and max of `h` (zeros when it is empty).
@@ -623,6 +673,7 @@ mod tests {
             p999_us: 4,
             max_us: 5,
             notify: None,
+            temporal: None,
         };
         let json = serde_json::to_value(&report).expect("serializable");
         assert!(json.get("items_per_s").is_none());

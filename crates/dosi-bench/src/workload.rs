@@ -67,6 +67,8 @@ pub enum Workload {
     Uris(Vec<Uri>),
     /// Numbered `level` updates of subscribed entities (`notify`).
     Notify(Updates),
+    /// History ingest, seeding or a sequential query stage (`temporal`).
+    Temporal(crate::temporal::Work),
 }
 
 impl Workload {
@@ -194,20 +196,26 @@ impl Workload {
                 Workload::Uris(vec![uri(target.path(path))?])
             }
             Scenario::Notify(args) => Workload::Notify(Updates::new(args, target)?),
+            Scenario::Temporal(args) => crate::temporal::workload(args, target, seed)?,
         })
     }
 
     /// True when requests carry several entities and a 207 answer means partial failure.
     pub fn is_batch(&self) -> bool {
-        matches!(
-            self,
-            Workload::Populate { .. } | Workload::RandomUpsert { .. } | Workload::Notify(_)
-        )
+        match self {
+            Workload::Populate { .. } | Workload::RandomUpsert { .. } | Workload::Notify(_) => true,
+            Workload::Temporal(work) => work.is_batch(),
+            _ => false,
+        }
     }
 
     /// True when the run ends once the work is done rather than after a duration.
     pub fn is_finite(&self) -> bool {
-        matches!(self, Workload::Populate { .. })
+        match self {
+            Workload::Populate { .. } => true,
+            Workload::Temporal(work) => work.is_finite(),
+            _ => false,
+        }
     }
 
     /// When the next request may start, for a workload with a fixed rate.
@@ -293,6 +301,7 @@ impl Workload {
                 Some(get(uris[i].clone()))
             }
             Workload::Notify(updates) => Some(updates.next()),
+            Workload::Temporal(work) => work.next(rng),
         }
     }
 }

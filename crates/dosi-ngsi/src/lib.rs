@@ -1,7 +1,7 @@
 //! The NGSI-LD information model of dosi: entities and attributes in their
 //! *expanded* form (attribute names and types are full IRIs), the closed error
-//! catalogue, and the NGSI-LD query languages (`q`, `scopeQ`, `geoQ`, type
-//! expressions).
+//! catalogue, the NGSI-LD query languages (`q`, `scopeQ`, `geoQ`, type
+//! expressions) and the temporal query parameters (`temporal`).
 //!
 //! This crate does no IO and knows nothing of HTTP, JSON-LD context loading,
 //! storage or the bus. JSON-LD term expansion happens before data reaches it
@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod query;
+pub mod temporal;
 pub mod time;
 
 pub use error::{ErrorKind, NgsiError, Result};

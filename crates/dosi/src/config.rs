@@ -22,6 +22,65 @@ pub struct Config {
     pub log: LogConfig,
     /// Subscription notifications.
     pub notify: NotifyConfig,
+    /// Attribute history (the temporal API).
+    pub history: HistoryConfig,
+    /// The IoT gateway's embedded MQTT broker.
+    pub mqtt: MqttConfig,
+}
+
+/// `[mqtt]`: the embedded MQTT broker devices publish measures to
+/// (FIWARE IoT Agent topics `/{apikey}/{device_id}/attrs`,
+/// `/ul/…/attrs`, `/json/…/attrs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Address of the MQTT 3.1.1 listener, e.g. "0.0.0.0:1883". Empty: no
+    /// broker. It becomes "0.0.0.0:1883" once device authentication is done.
+    pub addr: String,
+    /// Largest MQTT packet a client may send, in bytes.
+    pub max_payload_bytes: usize,
+    /// Most concurrent MQTT connections.
+    pub max_connections: usize,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            addr: String::new(),
+            max_payload_bytes: 65_536,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `[history]`: attribute history behind the temporal API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Record every attribute change and serve `/temporal`.
+    pub enabled: bool,
+    /// Most attribute instances in one temporal answer (the rest is paged, clause 6.3.10).
+    pub page_instances: usize,
+    /// Keep an entity's history when the entity is deleted (its attributes get deletion marks).
+    pub keep_on_entity_delete: bool,
+    /// How often retention policies run, in seconds.
+    pub retention_interval_secs: u64,
+    /// Retention policies (first match wins); replaceable at run time through
+    /// `PUT /api/v1/history/retention`.
+    pub retention: Vec<dosi_history::RetentionPolicy>,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        let d = dosi_history::HistoryConfig::new("");
+        Self {
+            enabled: true,
+            page_instances: 10_000,
+            keep_on_entity_delete: d.keep_on_entity_delete,
+            retention_interval_secs: d.retention_interval.as_secs(),
+            retention: d.retention,
+        }
+    }
 }
 
 /// `[notify]`: delivery of subscription notifications.

@@ -1,7 +1,10 @@
 //! `dosi`: the one binary. `dosi serve` runs the platform; `dosi bench` drives
-//! a running server with load.
+//! a running server with load; `dosi export` writes a range of a running
+//! server's attribute history as CSV or NDJSON.
 
 mod config;
+mod export;
+mod mqtt;
 mod serve;
 
 use std::path::PathBuf;
@@ -28,6 +31,8 @@ enum Command {
     Serve(ServeArgs),
     /// Drives a running server with load and prints throughput and latency.
     Bench(dosi_bench::BenchArgs),
+    /// Exports a time range of attribute history from a running server as CSV or NDJSON.
+    Export(export::ExportArgs),
     /// Runs a trivial HTTP server: the ceiling benchmarks compare against.
     Ceiling {
         /// Address to listen on.
@@ -45,6 +50,10 @@ pub struct ServeArgs {
     /// Data directory of the embedded store [default: ./dosi-data] (env DOSI_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Address of the embedded MQTT broker of the IoT gateway, e.g. 0.0.0.0:1883
+    /// [default: none] (env DOSI_MQTT_ADDR).
+    #[arg(long)]
+    pub mqtt: Option<String>,
     /// Configuration file (TOML, see dosi.example.toml) (env DOSI_CONFIG).
     #[arg(long, env = "DOSI_CONFIG")]
     pub config: Option<PathBuf>,
@@ -61,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             dosi_bench::run(args).await?;
             Ok(())
         }),
+        Command::Export(args) => rt.block_on(export::run(args)),
         Command::Ceiling { http } => rt.block_on(dosi_bench::serve_ceiling(http)),
     }
 }

@@ -41,6 +41,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(d) = args.data_dir {
         cfg.store.data_dir = d;
     }
+    if let Some(m) = args.mqtt {
+        cfg.mqtt.addr = m;
+    }
     init_logging(&cfg);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -101,19 +104,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let notifier = Notifier::open(notify_config, broker.clone(), contexts.clone())
         .await
         .context("opening the subscriptions and their outbox")?;
+    let history = if cfg.history.enabled {
+        let h = &cfg.history;
+        let hc = dosi_history::HistoryConfig {
+            fsync: cfg.store.fsync,
+            page_instances: h.page_instances,
+            keep_on_entity_delete: h.keep_on_entity_delete,
+            retention: h.retention.clone(),
+            retention_interval: Duration::from_secs(h.retention_interval_secs.max(1)),
+            ..dosi_history::HistoryConfig::new(cfg.store.data_dir.join("history"))
+        };
+        let hist = tokio::task::spawn_blocking(move || dosi_history::History::open(hc))
+            .await?
+            .context("opening the history")?;
+        broker.add_hook(hist.hook());
+        hist.spawn_maintenance();
+        Some(hist)
+    } else {
+        None
+    };
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
         broker,
         contexts,
         notifier: notifier.clone(),
+        history: history.clone(),
+        iot: Some(
+            dosi_iot::Registry::open(store.clone())
+                .await
+                .context("loading the IoT device registry")?,
+        ),
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,
+            temporal_page: cfg.history.page_instances,
             ..ApiConfig::default()
         }),
         metrics,
         ready: ready.clone(),
         node: Arc::new(NodeInfo::new(node_id(&store).await?)),
+    };
+    let mqtt = if cfg.mqtt.addr.is_empty() {
+        None
+    } else {
+        Some(crate::mqtt::start(&cfg.mqtt, state.clone())?)
     };
     let app = dosi_api::router(state, Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
@@ -122,8 +156,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(ready))
         .await?;
+    if let Some(m) = mqtt {
+        // Measures not yet ingested are lost, as with an IoT Agent restart.
+        m.abort();
+    }
     info!("draining done; flushing the outbox and the store");
     notifier.close().await;
+    if let Some(h) = &history {
+        h.sync().await.context("flushing the history")?;
+    }
     store.flush().await.context("flushing the store")?;
     info!("bye");
     Ok(())

@@ -33,9 +33,29 @@ pub async fn app() -> App {
     app
 }
 
+/// An app over a fresh store in a temporary directory, with `config`.
+pub async fn app_with(config: ApiConfig) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_on_with(dir.path(), config).await;
+    app._dir = Some(dir);
+    app
+}
+
 /// An app over the store in `dir` (kept by the caller), loading the
 /// subscriptions it holds.
 pub async fn app_on(dir: &std::path::Path) -> App {
+    app_on_with(
+        dir,
+        ApiConfig {
+            max_body_bytes: 64 * 1024,
+            ..ApiConfig::default()
+        },
+    )
+    .await
+}
+
+/// [`app_on`] with `config`.
+pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
     let store = EmbeddedStore::open(
         dir,
         EmbeddedOptions {
@@ -60,14 +80,20 @@ pub async fn app_on(dir: &std::path::Path) -> App {
     )
     .await
     .unwrap();
+    let history =
+        dosi_history::History::open(dosi_history::HistoryConfig::new(dir.join("history"))).unwrap();
+    broker.add_hook(history.hook());
     let state = AppState {
         broker: broker.clone(),
         contexts,
         notifier,
-        config: Arc::new(ApiConfig {
-            max_body_bytes: 64 * 1024,
-            ..ApiConfig::default()
-        }),
+        history: Some(history),
+        iot: Some(
+            dosi_iot::Registry::open(broker.store().clone())
+                .await
+                .unwrap(),
+        ),
+        config: Arc::new(config),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
         node: Arc::new(dosi_api::state::NodeInfo::new(

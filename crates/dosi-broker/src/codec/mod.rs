@@ -60,7 +60,7 @@ pub(crate) const ATTRIBUTE_MEMBERS: &[&str] = &[
 ];
 
 /// Members of an entity object that are not attributes.
-pub(crate) const ENTITY_MEMBERS: &[&str] = &[
+pub const ENTITY_MEMBERS: &[&str] = &[
     "id",
     "@id",
     "type",

@@ -11,10 +11,17 @@ pub struct Server {
 
 /// Starts `dosi serve` on an ephemeral port over `dir`, with extra
 /// environment `env`, and waits until it listens.
+#[allow(dead_code)] // not every test binary uses every helper
 pub fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
+    start_args(dir, &[], env)
+}
+
+/// Like [`start_with`], with extra `dosi serve` flags.
+pub fn start_args(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dosi"));
     cmd.args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
+        .args(args)
         .env("DOSI_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -34,4 +41,13 @@ pub fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         }
     };
     Server { child, base }
+}
+
+/// A test that fails must not leave its server running (it would also hold
+/// the test's stderr open).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
