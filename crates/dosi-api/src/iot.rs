@@ -207,6 +207,28 @@ pub async fn delete_device(
 
 // ----- Measure ingestion (HTTP `/iot/d`, `/iot/json`; MQTT topics) -----
 
+/// Publishes messages to devices over MQTT: the embedded broker or the
+/// client of an external broker implements it.
+pub trait MqttOut: Send + Sync + 'static {
+    /// Queues `payload` for `topic` (QoS 1); an error when it cannot be queued.
+    fn publish(&self, topic: &str, payload: Vec<u8>) -> std::result::Result<(), String>;
+}
+
+/// A device's answer to a command (`…/cmdexe` over MQTT): sets the
+/// command's status and info attributes.
+pub async fn command_result(
+    _st: &AppState,
+    _apikey: &str,
+    device_id: &str,
+    _payload: &[u8],
+    _fmt: Format,
+) -> Result<usize> {
+    Err(NgsiError::new(
+        ErrorKind::OperationNotSupported,
+        format!("device '{device_id}': command results are not handled yet"),
+    ))
+}
+
 /// The payload formats of the southbound transports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -268,6 +290,23 @@ pub async fn ingest_payload(
     fmt: Format,
     t: Option<&str>,
 ) -> Result<usize> {
+    let groups = match fmt {
+        Format::Ul => dosi_iot::payload::ul::decode(payload),
+        Format::Json => dosi_iot::payload::json::decode(payload),
+    }
+    .map_err(|e| NgsiError::bad_data(format!("device '{device_id}': {e}")))?;
+    ingest_groups(st, apikey, device_id, groups, t).await
+}
+
+/// Ingests measures already decoded (a single-attribute topic, a native
+/// endpoint): as [`ingest_payload`] after its decoding step.
+pub async fn ingest_groups(
+    st: &AppState,
+    apikey: &str,
+    device_id: &str,
+    mut groups: Vec<dosi_iot::MeasureGroup>,
+    t: Option<&str>,
+) -> Result<usize> {
     let (k, i) = (apikey, device_id);
     let r = registry(st)?;
     let group = r.group_by_apikey(k).ok_or_else(|| {
@@ -307,11 +346,6 @@ pub async fn ingest_payload(
             "DEVICE_NOT_FOUND: no device '{i}' with apikey '{k}'"
         )));
     }
-    let mut groups = match fmt {
-        Format::Ul => dosi_iot::payload::ul::decode(payload),
-        Format::Json => dosi_iot::payload::json::decode(payload),
-    }
-    .map_err(|e| NgsiError::bad_data(format!("device '{i}': {e}")))?;
     // `t` stamps measures that carry no timestamp of their own; without it
     // they are stamped with their reception time (as the IoT Agents add a
     // TimeInstant), so history is queryable by observedAt.

@@ -34,6 +34,8 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::LengthRequired => StatusCode::LENGTH_REQUIRED,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 

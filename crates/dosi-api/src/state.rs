@@ -46,6 +46,9 @@ pub struct AppState {
     pub history: Option<Arc<dosi_history::History>>,
     /// The IoT gateway's registry of service groups and devices; `None` when disabled.
     pub iot: Option<Arc<dosi_iot::Registry>>,
+    /// Where messages to devices go over MQTT (commands): set once the
+    /// embedded broker or the external-broker client is up.
+    pub mqtt_out: Arc<std::sync::OnceLock<Arc<dyn crate::iot::MqttOut>>>,
     /// API settings.
     pub config: Arc<ApiConfig>,
     /// Prometheus rendering, when a recorder is installed.

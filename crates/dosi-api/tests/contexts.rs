@@ -75,6 +75,7 @@ async fn app_on(dir: &std::path::Path) -> App {
         notifier,
         history: None,
         iot: None,
+        mqtt_out: Default::default(),
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

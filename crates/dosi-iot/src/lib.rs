@@ -15,12 +15,14 @@
 
 #![warn(missing_docs)]
 
+pub mod credentials;
 pub mod mapping;
 pub mod model;
 pub mod payload;
 pub mod registry;
 mod time;
 
+pub use credentials::{DeviceCredentials, DeviceIdentity};
 pub use mapping::{to_attributes, MappingError, MeasureError};
 pub use model::{AttrMapping, Device, ServiceGroup, StaticAttr};
 pub use payload::{Measure, MeasureGroup, MeasureValue, PayloadError};

@@ -5,17 +5,20 @@
 //! Groups and devices belong to a `fiware-service` (the NGSI-LD tenant); a
 //! group is named by (apikey, resource), a device by its id.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use dosi_ngsi::{ErrorKind, NgsiError, Result};
 use dosi_store::Store;
 use parking_lot::RwLock;
+use sha2::Digest as _;
 
+use crate::credentials::{self, DeviceCredentials, DeviceIdentity};
 use crate::model::{Device, ServiceGroup};
 
 const GROUPS: &str = "iot-groups";
 const DEVICES: &str = "iot-devices";
+const CREDENTIALS: &str = "iot-credentials";
 
 type GroupKey = (String, String, String);
 type DeviceKey = (String, String);
@@ -24,6 +27,58 @@ type DeviceKey = (String, String);
 struct Inner {
     groups: BTreeMap<GroupKey, ServiceGroup>,
     devices: BTreeMap<DeviceKey, Device>,
+    creds: BTreeMap<DeviceKey, DeviceCredentials>,
+    by_username: HashMap<String, DeviceKey>,
+    by_token: HashMap<String, DeviceKey>,
+    by_cert: HashMap<String, DeviceKey>,
+    /// SHA-256 of (username, password) pairs that verified, so reconnects do
+    /// not pay Argon2 again; cleared with the device's credentials.
+    verified: HashMap<String, [u8; 32]>,
+}
+
+impl Inner {
+    fn index_creds(&mut self, key: &DeviceKey, c: &DeviceCredentials) {
+        if let Some(u) = &c.mqtt_username {
+            self.by_username.insert(u.clone(), key.clone());
+        }
+        if let Some(t) = &c.token_sha256 {
+            self.by_token.insert(t.clone(), key.clone());
+        }
+        if let Some(f) = &c.cert_sha256 {
+            self.by_cert.insert(f.clone(), key.clone());
+        }
+    }
+
+    fn unindex_creds(&mut self, key: &DeviceKey) -> Option<DeviceCredentials> {
+        let old = self.creds.remove(key)?;
+        if let Some(u) = &old.mqtt_username {
+            self.by_username.remove(u);
+            self.verified.remove(u);
+        }
+        if let Some(t) = &old.token_sha256 {
+            self.by_token.remove(t);
+        }
+        if let Some(f) = &old.cert_sha256 {
+            self.by_cert.remove(f);
+        }
+        Some(old)
+    }
+
+    fn identity(&self, key: &DeviceKey) -> Option<DeviceIdentity> {
+        let d = self.devices.get(key)?;
+        let apikey = d.apikey.clone().or_else(|| {
+            self.groups
+                .values()
+                .find(|g| g.service == d.service && g.subservice == d.service_path)
+                .or_else(|| self.groups.values().find(|g| g.service == d.service))
+                .map(|g| g.apikey.clone())
+        });
+        Some(DeviceIdentity {
+            service: d.service.clone(),
+            device_id: d.device_id.clone(),
+            apikey,
+        })
+    }
 }
 
 /// Service groups and devices.
@@ -57,6 +112,19 @@ impl Registry {
                 inner
                     .devices
                     .insert((d.service.clone(), d.device_id.clone()), d);
+            }
+        }
+        for (_, v) in store
+            .list_meta(CREDENTIALS)
+            .await
+            .map_err(NgsiError::internal)?
+        {
+            if let Ok((service, id, c)) =
+                serde_json::from_slice::<(String, String, DeviceCredentials)>(&v)
+            {
+                let key = (service, id);
+                inner.index_creds(&key, &c);
+                inner.creds.insert(key, c);
             }
         }
         Ok(Arc::new(Self {
@@ -277,12 +345,136 @@ impl Registry {
         if !self.inner.read().devices.contains_key(&key) {
             return Err(device_not_found(id));
         }
+        if self.inner.read().creds.contains_key(&key) {
+            self.store
+                .put_meta(CREDENTIALS, &meta_key(&[service, id]), None)
+                .await
+                .map_err(NgsiError::internal)?;
+        }
         self.store
             .put_meta(DEVICES, &meta_key(&[service, id]), None)
             .await
             .map_err(NgsiError::internal)?;
-        self.inner.write().devices.remove(&key);
+        let mut g = self.inner.write();
+        g.devices.remove(&key);
+        g.unindex_creds(&key);
         Ok(())
+    }
+
+    /// Sets (replaces) a device's credentials. The MQTT username, token and
+    /// certificate must not belong to another device.
+    pub async fn set_credentials(
+        &self,
+        service: &str,
+        id: &str,
+        c: DeviceCredentials,
+    ) -> Result<()> {
+        let key = (service.to_string(), id.to_string());
+        {
+            let g = self.inner.read();
+            if !g.devices.contains_key(&key) {
+                return Err(device_not_found(id));
+            }
+            let taken = |m: &HashMap<String, DeviceKey>, v: &Option<String>| {
+                v.as_ref()
+                    .and_then(|v| m.get(v))
+                    .is_some_and(|owner| *owner != key)
+            };
+            if taken(&g.by_username, &c.mqtt_username) {
+                return Err(NgsiError::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "MQTT username '{}' belongs to another device",
+                        c.mqtt_username.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+            if taken(&g.by_token, &c.token_sha256) || taken(&g.by_cert, &c.cert_sha256) {
+                return Err(NgsiError::new(
+                    ErrorKind::AlreadyExists,
+                    "the token or certificate belongs to another device",
+                ));
+            }
+        }
+        let v = serde_json::to_vec(&(service, id, &c)).map_err(NgsiError::internal)?;
+        self.store
+            .put_meta(CREDENTIALS, &meta_key(&[service, id]), Some(v))
+            .await
+            .map_err(NgsiError::internal)?;
+        let mut g = self.inner.write();
+        g.unindex_creds(&key);
+        g.index_creds(&key, &c);
+        g.creds.insert(key, c);
+        Ok(())
+    }
+
+    /// A device's credentials (hashes only), if it has any.
+    pub fn credentials(&self, service: &str, id: &str) -> Option<DeviceCredentials> {
+        self.inner
+            .read()
+            .creds
+            .get(&(service.to_string(), id.to_string()))
+            .cloned()
+    }
+
+    /// The device an MQTT username and password belong to. Argon2 makes a
+    /// first check cost tens of milliseconds of CPU: call it off the async
+    /// threads (`spawn_blocking`). A pair that verified once is remembered
+    /// (as a digest) until the device's credentials change.
+    pub fn authenticate_mqtt(&self, username: &str, password: &[u8]) -> Option<DeviceIdentity> {
+        let mut h = sha2::Sha256::new();
+        sha2::Digest::update(&mut h, username.as_bytes());
+        sha2::Digest::update(&mut h, [0u8]);
+        sha2::Digest::update(&mut h, password);
+        let digest: [u8; 32] = sha2::Digest::finalize(h).into();
+        let (key, phc) = {
+            let g = self.inner.read();
+            let key = g.by_username.get(username)?.clone();
+            if g.verified.get(username) == Some(&digest) {
+                return g.identity(&key);
+            }
+            let phc = g.creds.get(&key)?.mqtt_password_hash.clone()?;
+            (key, phc)
+        };
+        if !credentials::verify_password(&phc, password) {
+            return None;
+        }
+        let mut g = self.inner.write();
+        // Still the same credentials (not changed while verifying)?
+        let same = g
+            .creds
+            .get(&key)
+            .and_then(|c| c.mqtt_password_hash.as_deref())
+            == Some(phc.as_str());
+        if !same {
+            return None;
+        }
+        if g.verified.len() >= 1_000_000 {
+            g.verified.clear();
+        }
+        g.verified.insert(username.to_string(), digest);
+        g.identity(&key)
+    }
+
+    /// The device an access token belongs to.
+    pub fn authenticate_token(&self, token: &str) -> Option<DeviceIdentity> {
+        let digest = credentials::token_digest(token);
+        let g = self.inner.read();
+        let key = g.by_token.get(&digest)?;
+        g.identity(key)
+    }
+
+    /// The device a client certificate (SHA-256 of its DER) belongs to.
+    pub fn authenticate_cert(&self, sha256_hex: &str) -> Option<DeviceIdentity> {
+        let g = self.inner.read();
+        let key = g.by_cert.get(sha256_hex)?;
+        g.identity(key)
+    }
+
+    /// Whether any device has MQTT credentials (an embedded broker that
+    /// allows anonymous clients only while none has, say).
+    pub fn has_mqtt_credentials(&self) -> bool {
+        !self.inner.read().by_username.is_empty()
     }
 
     /// The group a device's measures are sent with (`k` on HTTP, the first
@@ -411,5 +603,65 @@ mod tests {
         let mut d = device("ok");
         d.entity_name = Some("not a uri".into());
         assert!(r.add_devices("city", "/", vec![d]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn credentials_authenticate_persist_and_go_with_the_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        let r = Registry::open(store.clone()).await.unwrap();
+        r.add_groups("city", "/", vec![group("k1")]).await.unwrap();
+        r.add_devices("city", "/", vec![device("d1"), device("d2")])
+            .await
+            .unwrap();
+        let token = credentials::new_token();
+        let c = DeviceCredentials {
+            token_sha256: Some(credentials::token_digest(&token)),
+            mqtt_username: Some("gauge-1".into()),
+            mqtt_password_hash: Some(credentials::hash_password("pw1").unwrap()),
+            cert_sha256: None,
+        };
+        r.set_credentials("city", "d1", c.clone()).await.unwrap();
+        assert!(!r.has_mqtt_credentials() || r.credentials("city", "d1").is_some());
+        let me = DeviceIdentity {
+            service: "city".into(),
+            device_id: "d1".into(),
+            apikey: Some("k1".into()),
+        };
+        assert_eq!(r.authenticate_mqtt("gauge-1", b"pw1"), Some(me.clone()));
+        assert_eq!(
+            r.authenticate_mqtt("gauge-1", b"pw1"),
+            Some(me.clone()),
+            "cached"
+        );
+        assert_eq!(r.authenticate_mqtt("gauge-1", b"pw2"), None);
+        assert_eq!(r.authenticate_mqtt("nobody", b"pw1"), None);
+        assert_eq!(r.authenticate_token(&token), Some(me.clone()));
+        assert_eq!(r.authenticate_token("x"), None);
+        // Another device cannot take the username.
+        let taken = r
+            .set_credentials("city", "d2", c.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(taken.kind, ErrorKind::AlreadyExists);
+        // Unknown device.
+        assert!(r.set_credentials("city", "d9", c).await.is_err());
+        drop(r);
+        let r = Registry::open(store).await.unwrap();
+        assert_eq!(r.authenticate_mqtt("gauge-1", b"pw1"), Some(me));
+        // A password change forgets the remembered pair.
+        let c2 = DeviceCredentials {
+            mqtt_username: Some("gauge-1".into()),
+            mqtt_password_hash: Some(credentials::hash_password("new").unwrap()),
+            ..Default::default()
+        };
+        r.set_credentials("city", "d1", c2).await.unwrap();
+        assert_eq!(r.authenticate_mqtt("gauge-1", b"pw1"), None);
+        assert!(r.authenticate_mqtt("gauge-1", b"new").is_some());
+        assert_eq!(r.authenticate_token(&token), None, "old token replaced");
+        r.delete_device("city", "d1").await.unwrap();
+        assert_eq!(r.authenticate_mqtt("gauge-1", b"new"), None);
+        assert!(!r.has_mqtt_credentials());
     }
 }

@@ -40,6 +40,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The operation conflicts with the resource's current state.
     Conflict,
+    /// No or wrong credentials (HTTP 401; no NGSI-LD problem type: `about:blank`).
+    Unauthorized,
+    /// Authenticated, but not allowed (HTTP 403; `about:blank`).
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -68,6 +72,7 @@ impl ErrorKind {
             Self::PayloadTooLarge => "https://uri.etsi.org/ngsi-ld/errors/PayloadTooLarge",
             Self::MethodNotAllowed => "https://uri.etsi.org/ngsi-ld/errors/MethodNotAllowed",
             Self::Conflict => "https://uri.etsi.org/ngsi-ld/errors/Conflict",
+            Self::Unauthorized | Self::Forbidden => "about:blank",
         }
     }
 
@@ -90,6 +95,8 @@ impl ErrorKind {
             Self::PayloadTooLarge => "Payload too large",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Conflict => "Conflict",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod export;
+mod gateway;
 mod mqtt;
 mod serve;
 

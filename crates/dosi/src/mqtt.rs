@@ -7,34 +7,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dosi_api::iot::{ingest_payload, Format};
 use dosi_api::AppState;
 use rumqttd::local::LinkRx;
 use rumqttd::{Broker, Config, ConnectionSettings, Notification, RouterConfig, ServerSettings};
 use tracing::{info, warn};
 
+use crate::gateway::{Gateway, FILTERS};
+
 use crate::config::MqttConfig;
-
-/// The topic filters the gateway subscribes to.
-const FILTERS: [&str; 3] = ["/+/+/attrs", "/ul/+/+/attrs", "/json/+/+/attrs"];
-
-/// How often one device's rejected payloads are logged at most.
-const LOG_EVERY: Duration = Duration::from_secs(60);
-
-/// (apikey, device id, format) of a measure topic, `None` for any other topic.
-pub fn parse_topic(topic: &str) -> Option<(&str, &str, Format)> {
-    let parts: Vec<&str> = topic.split('/').collect();
-    match parts.as_slice() {
-        ["", "ul", k, i, "attrs"] => Some((*k, *i, Format::Ul)),
-        ["", "json", k, i, "attrs"] => Some((*k, *i, Format::Json)),
-        ["", k, i, "attrs"] => Some((*k, *i, Format::Ul)),
-        _ => None,
-    }
-    .filter(|(k, i, _)| !k.is_empty() && !i.is_empty())
-}
 
 /// Starts the broker listening on `cfg.addr` and the task that ingests what
 /// devices publish. Returns the task, to be aborted on shutdown.
@@ -103,11 +85,10 @@ pub fn start(cfg: &MqttConfig, st: AppState) -> anyhow::Result<tokio::task::Join
     }))
 }
 
-/// Ingests every forwarded publish, in arrival order. A payload that is
-/// refused is counted and logged (at most once a minute per device); it
-/// never stops the loop.
+/// Ingests every forwarded publish, in arrival order, through the
+/// [`Gateway`]; a refused payload never stops the loop.
 async fn run(mut rx: LinkRx, st: AppState) {
-    let mut last_log: HashMap<String, Instant> = HashMap::new();
+    let gw = Gateway::new(st);
     loop {
         let n = match rx.next().await {
             Ok(Some(n)) => n,
@@ -131,50 +112,9 @@ async fn run(mut rx: LinkRx, st: AppState) {
             _ => continue,
         };
         let topic = String::from_utf8_lossy(&fwd.publish.topic);
-        let Some((k, i, fmt)) = parse_topic(&topic) else {
-            continue;
-        };
-        match ingest_payload(&st, k, i, &fwd.publish.payload, fmt, None).await {
-            Ok(n) => {
-                metrics::counter!("dosi_iot_measures_total", "transport" => "mqtt")
-                    .increment(n as u64);
-            }
-            Err(e) => {
-                metrics::counter!("dosi_iot_mqtt_rejected_total").increment(1);
-                let now = Instant::now();
-                let key = format!("{k}/{i}");
-                let due = last_log
-                    .get(&key)
-                    .is_none_or(|t| now.duration_since(*t) >= LOG_EVERY);
-                if due {
-                    if last_log.len() >= 10_000 {
-                        last_log.retain(|_, t| now.duration_since(*t) < LOG_EVERY);
-                    }
-                    last_log.insert(key, now);
-                    warn!(apikey = k, device = i, %topic, error = %e.detail, "MQTT measure refused (logged once a minute per device)");
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(topic: &str, expected: Option<(&str, &str, Format)>) {
-        assert_eq!(parse_topic(topic), expected, "{topic}");
-    }
-
-    #[test]
-    fn topics() {
-        check("/key/dev1/attrs", Some(("key", "dev1", Format::Ul)));
-        check("/ul/key/dev1/attrs", Some(("key", "dev1", Format::Ul)));
-        check("/json/key/dev1/attrs", Some(("key", "dev1", Format::Json)));
-        check("/key/dev1/cmdexe", None);
-        check("key/dev1/attrs", None);
-        check("//dev1/attrs", None);
-        check("/ul/key//attrs", None);
-        check("/a/b/c/attrs", None);
+        // Refusals are counted and logged by the gateway.
+        let _ = gw
+            .handle_publish("mqtt", &topic, &fwd.publish.payload, None)
+            .await;
     }
 }

@@ -134,6 +134,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .context("loading the IoT device registry")?,
         ),
+        mqtt_out: Default::default(),
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,

@@ -54,9 +54,11 @@ async fn rejected(http: &reqwest::Client, base: &str) -> u64 {
         .text()
         .await
         .unwrap();
+    // dosi_iot_rejected_total{transport="mqtt",reason="…"} N, summed over reasons.
     text.lines()
-        .find_map(|l| l.strip_prefix("dosi_iot_mqtt_rejected_total "))
-        .map_or(0, |v| v.trim().parse().unwrap())
+        .filter(|l| l.starts_with("dosi_iot_rejected_total{") && l.contains("transport=\"mqtt\""))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

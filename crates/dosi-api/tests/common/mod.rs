@@ -93,6 +93,7 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
                 .await
                 .unwrap(),
         ),
+        mqtt_out: Default::default(),
         config: Arc::new(config),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
