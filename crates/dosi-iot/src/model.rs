@@ -20,6 +20,10 @@ pub struct AttrMapping {
     /// `unitCode` of the attribute (a UN/CEFACT code).
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "unitCode")]
     pub unit_code: Option<String>,
+    /// Where the value is in a vendor JSON payload: a JSONPath (RFC 9535),
+    /// e.g. `$.readings[0].lvl` (a dosi extension, see `payload::vendor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_path: Option<String>,
     /// A transform of the raw value (`expression` in the IoT Agents).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
@@ -75,6 +79,10 @@ pub struct ServiceGroup {
     /// An unknown device id is provisioned on its first measure.
     #[serde(default = "yes")]
     pub autoprovision: bool,
+    /// For vendor JSON (mappings with `json_path`): the JSONPath of the
+    /// time the measures were taken (a dosi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_path: Option<String>,
 }
 
 fn yes() -> bool {
@@ -133,4 +141,31 @@ pub struct Device {
         skip_serializing_if = "Option::is_none"
     )]
     pub explicit_attrs: Option<bool>,
+}
+
+fn check_paths<'a>(mappings: impl Iterator<Item = &'a AttrMapping>) -> Result<(), String> {
+    for m in mappings {
+        if let Some(p) = &m.json_path {
+            crate::payload::vendor::check_path(p)?;
+        }
+    }
+    Ok(())
+}
+
+impl ServiceGroup {
+    /// Checks what provisioning cannot leave to the first measure (JSONPaths).
+    pub fn check(&self) -> Result<(), String> {
+        check_paths(self.attributes.iter())?;
+        if let Some(p) = &self.timestamp_path {
+            crate::payload::vendor::check_path(p)?;
+        }
+        Ok(())
+    }
+}
+
+impl Device {
+    /// Checks what provisioning cannot leave to the first measure (JSONPaths).
+    pub fn check(&self) -> Result<(), String> {
+        check_paths(self.attributes.iter())
+    }
 }

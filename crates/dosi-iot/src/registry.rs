@@ -167,6 +167,7 @@ impl Registry {
             let mut seen = std::collections::HashSet::new();
             for x in &mut list {
                 check_name("apikey", &x.apikey)?;
+                x.check().map_err(NgsiError::bad_data)?;
                 x.service = service.to_string();
                 x.subservice = subservice.to_string();
                 let key = (x.service.clone(), x.apikey.clone(), x.resource.clone());
@@ -224,6 +225,7 @@ impl Registry {
             .cloned()
             .ok_or_else(|| group_not_found(apikey, resource))?;
         let new: ServiceGroup = merged(&old, patch)?;
+        new.check().map_err(NgsiError::bad_data)?;
         if new.apikey != old.apikey || new.resource != old.resource {
             return Err(NgsiError::bad_data(
                 "apikey and resource of a service group cannot change",
@@ -265,6 +267,7 @@ impl Registry {
             let mut seen = std::collections::HashSet::new();
             for d in &mut list {
                 check_name("device_id", &d.device_id)?;
+                d.check().map_err(NgsiError::bad_data)?;
                 d.service = service.to_string();
                 d.service_path = subservice.to_string();
                 let key = (d.service.clone(), d.device_id.clone());
@@ -331,6 +334,7 @@ impl Registry {
             .cloned()
             .ok_or_else(|| device_not_found(id))?;
         let new: Device = merged(&old, patch)?;
+        new.check().map_err(NgsiError::bad_data)?;
         if new.device_id != old.device_id {
             return Err(NgsiError::bad_data("device_id cannot change"));
         }

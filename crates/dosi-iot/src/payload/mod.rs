@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod ul;
+pub mod vendor;
 
 /// The largest payload a decoder accepts, in bytes (64 KiB).
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
