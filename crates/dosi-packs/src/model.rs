@@ -242,6 +242,9 @@ pub enum ValueType {
         /// The UN/CEFACT common code of the unit the shape fixes (`MTR`, `CEL`, `C62`).
         #[serde(default)]
         unit_code: Option<String>,
+        /// Sentinel values allowed outside the range (`Device.batteryLevel`: -1, unknown).
+        #[serde(default)]
+        special: Vec<f64>,
     },
     /// A string, optionally one of fixed values.
     Text {
@@ -277,6 +280,7 @@ impl ValueType {
                 maximum,
                 integer,
                 unit_code,
+                special,
             } => {
                 let mut s = String::from(if *integer { "integer" } else { "number" });
                 match (minimum, maximum) {
@@ -287,6 +291,9 @@ impl ValueType {
                 }
                 if let Some(u) = unit_code {
                     s.push_str(&format!(" [{u}]"));
+                }
+                for v in special {
+                    s.push_str(&format!(" or {v}"));
                 }
                 s
             }

@@ -353,6 +353,7 @@ fn check_value(path: &str, vt: &ValueType, value: &Value, errors: &mut Vec<Shape
             minimum,
             maximum,
             integer,
+            special,
             ..
         } => {
             let Some(n) = value.as_f64() else {
@@ -361,6 +362,9 @@ fn check_value(path: &str, vt: &ValueType, value: &Value, errors: &mut Vec<Shape
             };
             if *integer && n.fract() != 0.0 {
                 errors.push(wrong("an integer"));
+                return;
+            }
+            if special.contains(&n) {
                 return;
             }
             if let Some(lo) = minimum {

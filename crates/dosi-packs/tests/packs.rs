@@ -143,6 +143,7 @@ fn all_packs_context_reports_the_known_conflicts_and_leaves_them_out() {
     assert_eq!(
         conflicting,
         [
+            "allowedVehicleType",
             "category",
             "length",
             "occupancy",
@@ -155,7 +156,11 @@ fn all_packs_context_reports_the_known_conflicts_and_leaves_them_out() {
     for term in &conflicting {
         assert!(terms.get(*term).is_none(), "{term} should be left out");
     }
-    let occupancy = &merged.conflicts[2];
+    let occupancy = merged
+        .conflicts
+        .iter()
+        .find(|c| c.term == "occupancy")
+        .expect("occupancy conflict");
     assert_eq!(
         occupancy.definitions,
         [
@@ -576,4 +581,17 @@ mod mutations {
             }
         }
     }
+}
+
+#[test]
+fn sentinel_values_pass_the_range() {
+    let (_, shape) = entity_type("Device").expect("Device");
+    let mut e = shape.example.clone();
+    e["batteryLevel"]["value"] = json!(-1);
+    assert_eq!(validate(&e), Ok(()));
+    e["batteryLevel"]["value"] = json!(-0.5);
+    assert_eq!(
+        messages(&validate(&e).expect_err("out of range")),
+        ["Device.batteryLevel: -0.5 is below the minimum 0"]
+    );
 }
