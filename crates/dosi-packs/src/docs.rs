@@ -64,7 +64,54 @@ pub fn render_index() -> String {
             let _ = writeln!(s, "| `{}` | `{iri}` | {} |", c.term, users.join(", "));
         }
     }
+    s.push_str("\n## dosi shapes and extensions\n\nTypes without a Smart Data Model:\n\n");
+    for p in packs() {
+        for t in p.entity_types.iter().filter(|t| t.is_dosi_shape()) {
+            let _ = writeln!(
+                s,
+                "- **{}** ([{}]({}.md)): {}",
+                t.name, p.title, p.name, t.description
+            );
+        }
+    }
+    s.push_str("\nAttributes dosi adds to Smart Data Models types:\n\n");
+    for p in packs() {
+        for t in p.entity_types.iter().filter(|t| !t.is_dosi_shape()) {
+            for a in &t.attributes {
+                if is_dosi_extension(t, a) {
+                    let _ = writeln!(s, "- `{}.{}`: {}", t.name, a.name, a.description);
+                }
+            }
+        }
+    }
+    s.push_str(
+        "\n## Validation\n\n\
+         `dosi_packs::validate(&entity)` checks a normalized NGSI-LD entity with short \
+         terms (compacted with its pack's context) and returns every problem, each \
+         naming `Type.attribute`:\n\n\
+         - the type is defined by a pack; `id` is a URI;\n\
+         - required attributes are present;\n\
+         - each attribute has the shape's NGSI-LD kind and its `value` / `object` / \
+         `languageMap` member;\n\
+         - Property values: JSON type, enumeration, numeric range (sentinels such as \
+         `batteryLevel` -1 aside), RFC 3339 date-times (also as \
+         `{\"@type\": \"DateTime\", \"@value\": …}`), URIs, array items;\n\
+         - `unitCode`, when the shape fixes a unit: another code is an error, no code \
+         means the shape's unit;\n\
+         - GeoProperty: GeoJSON geometry type allowed by the shape, positions in \
+         longitude/latitude range, closed polygon rings;\n\
+         - Relationship: object(s) `urn:ngsi-ld:<Type>:<id>` with an allowed target type;\n\
+         - multi-attributes (arrays of instances with `datasetId`) instance by instance.\n\n\
+         Attributes the shape does not know are accepted, as Smart Data Models are open, \
+         unless they reuse an attribute name of some pack with another kind \
+         (a `refRoadSegment` Property on a ParkingSpot).\n",
+    );
     s
+}
+
+/// Whether `a` is dosi's addition to a Smart Data Models type.
+fn is_dosi_extension(t: &EntityTypeSpec, a: &AttributeSpec) -> bool {
+    t.attribute_iri(a).starts_with(crate::DOSI_VOCAB) || a.description.starts_with("dosi extension")
 }
 
 /// `docs/packs/<name>.md`: one pack's types, attribute tables, rules and examples.
