@@ -92,7 +92,7 @@ pub fn validate(entity: &Value) -> Result<(), Vec<ShapeError>> {
     match obj.get("id") {
         Some(Value::String(id)) if id.contains(':') && !id.contains(char::is_whitespace) => {}
         other => errors.push(ShapeError::BadId {
-            found: other.map_or_else(|| "missing".into(), Value::to_string),
+            found: other.map_or_else(|| "(missing)".into(), Value::to_string),
         }),
     }
     let types: Vec<&str> = match obj.get("type") {
@@ -102,7 +102,7 @@ pub fn validate(entity: &Value) -> Result<(), Vec<ShapeError>> {
         }
         other => {
             errors.push(ShapeError::BadType {
-                found: other.map_or_else(|| "missing".into(), Value::to_string),
+                found: other.map_or_else(|| "(missing)".into(), Value::to_string),
             });
             return Err(errors);
         }

@@ -14,13 +14,13 @@ pub enum ShapeError {
     /// `id` is missing or not a URI.
     #[error("entity id {found} is not a URI")]
     BadId {
-        /// The `id` member as JSON (or `missing`).
+        /// The `id` member as JSON (or `(missing)`).
         found: String,
     },
     /// `type` is missing or not a string.
     #[error("entity type {found} is not a type name")]
     BadType {
-        /// The `type` member as JSON (or `missing`).
+        /// The `type` member as JSON (or `(missing)`).
         found: String,
     },
     /// No pack defines the entity type.

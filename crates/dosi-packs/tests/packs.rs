@@ -427,13 +427,13 @@ fn entity_level_errors() {
     assert_eq!(
         v(json!({"type": "Bus"})),
         [
-            "entity id missing is not a URI",
+            "entity id (missing) is not a URI",
             "entity type Bus is not defined by any pack"
         ]
     );
     assert_eq!(
         v(json!({"id": "urn:ngsi-ld:Bus:1"})),
-        ["entity type missing is not a type name"]
+        ["entity type (missing) is not a type name"]
     );
 }
 
