@@ -289,17 +289,17 @@ impl Hooks {
         let who = match client {
             Client::Anonymous => None,
             Client::Device(who) => Some(who),
-            Client::Unknown => return refuse(v5, "unknown client"),
+            Client::Unknown => return forbidden(v5, "unknown client"),
         };
         if gateway::parse_command_topic(topic).is_some() {
-            return refuse(v5, "only dosi publishes commands");
+            return forbidden(v5, "only dosi publishes commands");
         }
         if gateway::parse_topic(topic).is_none() {
             // Anonymous clients may use the broker for anything else;
             // devices only for their own topics.
             return match who {
                 None => PublishAclResult::allow(),
-                Some(_) => refuse(v5, "a device publishes only on its own topics"),
+                Some(_) => forbidden(v5, "a device publishes only on its own topics"),
             };
         }
         match self
@@ -312,6 +312,7 @@ impl Hooks {
             Err(e) => {
                 let detail = e.detail.clone();
                 match e.kind {
+                    // Counted and logged by the gateway.
                     ErrorKind::Forbidden | ErrorKind::Unauthorized => refuse(v5, &detail),
                     // The payload is at fault: resending will not help. MQTT
                     // 3.1.1 cannot say so, the gateway counted and logged it.
@@ -334,11 +335,16 @@ impl Hooks {
     }
 }
 
+/// A publish refused before the gateway saw it: counted, then [`refuse`].
+fn forbidden(v5: bool, why: &str) -> PublishAclResult {
+    metrics::counter!("dosi_iot_rejected_total", "transport" => "mqtt", "reason" => "forbidden")
+        .increment(1);
+    refuse(v5, why)
+}
+
 /// A refused publish: PUBACK 0x87 on MQTT 5; MQTT 3.1.1 has no negative
 /// acknowledgement, so the client is disconnected rather than told "stored".
 fn refuse(v5: bool, why: &str) -> PublishAclResult {
-    metrics::counter!("dosi_iot_rejected_total", "transport" => "mqtt", "reason" => "forbidden")
-        .increment(1);
     answer(PublishAckReason::NotAuthorized, why, !v5)
 }
 
