@@ -3,7 +3,7 @@
 //! Devices connect with their MQTT username and password (checked against
 //! the IoT `Registry`), publish measures on their own FIWARE IoT Agent topics
 //! and subscribe to their own command topics. Everything is decided in
-//! rmqtt's hooks, on the connection's task, before the broker answers:
+//! rmqtt's hooks, which rmqtt awaits before it answers the client:
 //! - CONNECT: `ClientAuthenticate` → `Registry::authenticate_mqtt`.
 //! - SUBSCRIBE: `ClientSubscribeCheckAcl` → [`gateway::may_subscribe`].
 //! - PUBLISH: `MessagePublishCheckAcl` → [`Gateway::handle_publish`] with the
