@@ -30,25 +30,50 @@ pub struct Config {
 
 /// `[mqtt]`: the embedded MQTT broker devices publish measures to
 /// (FIWARE IoT Agent topics `/{apikey}/{device_id}/attrs`,
-/// `/ul/…/attrs`, `/json/…/attrs`).
+/// `/ul/…/attrs`, `/json/…/attrs`) and receive commands from
+/// (`/{apikey}/{device_id}/cmd`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// Address of the MQTT 3.1.1 listener, e.g. "0.0.0.0:1883". Empty: no
-    /// broker. It becomes "0.0.0.0:1883" once device authentication is done.
+    /// Address of the MQTT 3.1.1/5 listener. Empty: no broker. When the
+    /// default address cannot be bound (another broker holds 1883), dosi
+    /// warns and runs without the broker; an address set in the file, the
+    /// environment or `--mqtt` that cannot be bound is a startup error.
     pub addr: String,
+    /// Address of the MQTT over TLS listener, e.g. "0.0.0.0:8883". Empty: none.
+    pub tls_addr: String,
+    /// PEM file with the TLS listener's certificate chain.
+    pub tls_cert: String,
+    /// PEM file with the TLS listener's private key.
+    pub tls_key: String,
+    /// Let clients connect without a username (their publishes are checked
+    /// only by the gateway's topic rules, with no per-device ACL). Clients
+    /// that send a username are always authenticated.
+    pub allow_anonymous: bool,
     /// Largest MQTT packet a client may send, in bytes.
     pub max_payload_bytes: usize,
     /// Most concurrent MQTT connections.
     pub max_connections: usize,
+    /// Whether `addr` was set explicitly (file, environment or flag) rather
+    /// than left at its default.
+    #[serde(skip)]
+    pub addr_explicit: bool,
 }
+
+/// The default MQTT listener address.
+pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:1883";
 
 impl Default for MqttConfig {
     fn default() -> Self {
         Self {
-            addr: String::new(),
+            addr: DEFAULT_MQTT_ADDR.into(),
+            tls_addr: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            allow_anonymous: false,
             max_payload_bytes: 65_536,
             max_connections: 10_000,
+            addr_explicit: false,
         }
     }
 }
@@ -200,6 +225,7 @@ impl Config {
     /// Loads the configuration: file (if any), then environment.
     pub fn load(file: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut table: toml::Table = toml::Table::try_from(Config::default())?;
+        let mut mqtt_addr_explicit = std::env::var_os("DOSI_MQTT_ADDR").is_some();
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading config {}", path.display()))?;
@@ -209,12 +235,17 @@ impl Config {
             let _: Config = toml::Value::Table(user.clone())
                 .try_into()
                 .with_context(|| format!("invalid config {}", path.display()))?;
+            mqtt_addr_explicit |= user
+                .get("mqtt")
+                .and_then(|m| m.as_table())
+                .is_some_and(|m| m.contains_key("addr"));
             merge(&mut table, user);
         }
         apply_env(&mut table, std::env::vars())?;
-        let cfg: Config = toml::Value::Table(table)
+        let mut cfg: Config = toml::Value::Table(table)
             .try_into()
             .context("invalid configuration")?;
+        cfg.mqtt.addr_explicit = mqtt_addr_explicit;
         Ok(cfg)
     }
 }
@@ -297,6 +328,26 @@ mod tests {
         let mut t = toml::Table::try_from(Config::default()).unwrap();
         let vars = vec![("DOSI_STORE_FSYNC".to_string(), "maybe".to_string())];
         assert!(apply_env(&mut t, vars.into_iter()).is_err());
+    }
+
+    #[test]
+    fn an_mqtt_address_in_the_file_is_explicit() {
+        if std::env::var_os("DOSI_MQTT_ADDR").is_some() {
+            eprintln!("skipped: DOSI_MQTT_ADDR is set");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (text, explicit) in [
+            ("[mqtt]\naddr = \"0.0.0.0:1883\"\n", true),
+            ("[mqtt]\nallow_anonymous = true\n", false),
+            ("", false),
+        ] {
+            let path = dir.path().join("dosi.toml");
+            std::fs::write(&path, text).unwrap();
+            let c = Config::load(Some(&path)).unwrap();
+            assert_eq!(c.mqtt.addr_explicit, explicit, "{text}");
+            assert_eq!(c.mqtt.addr, DEFAULT_MQTT_ADDR);
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@ use parking_lot::Mutex;
 use tracing::warn;
 
 /// The topic filters the gateway subscribes to (on an external broker,
-/// under `$share/<group>/`).
+/// under `$share/<group>/`; the embedded broker ingests in its hooks).
+#[allow(dead_code)] // for the external-broker mode
 pub const FILTERS: [&str; 6] = [
     "/+/+/attrs",
     "/+/+/attrs/+",
@@ -89,6 +90,29 @@ pub fn parse_topic(topic: &str) -> Option<DeviceTopic<'_>> {
 /// group's API key when it has one.
 pub fn may_publish(who: &DeviceIdentity, t: &DeviceTopic<'_>) -> bool {
     who.device_id == t.device_id && who.apikey.as_deref().is_none_or(|k| k == t.apikey)
+}
+
+/// Parses a command topic, `/{apikey}/{device_id}/cmd` (also under `/ul/`
+/// and `/json/`): `(apikey, device_id)`, or `None` for any other topic.
+/// Only dosi publishes there; a device subscribes to its own.
+pub fn parse_command_topic(topic: &str) -> Option<(&str, &str)> {
+    let rest = topic.strip_prefix('/')?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (apikey, device_id) = match parts.as_slice() {
+        ["ul" | "json", k, i, "cmd"] => (*k, *i),
+        [k, i, "cmd"] => (*k, *i),
+        _ => return None,
+    };
+    let plain = |s: &str| !s.is_empty() && !s.contains(['+', '#']);
+    (plain(apikey) && plain(device_id)).then_some((apikey, device_id))
+}
+
+/// Whether `who` may subscribe to `filter`: only its own command topics,
+/// without wildcards.
+pub fn may_subscribe(who: &DeviceIdentity, filter: &str) -> bool {
+    parse_command_topic(filter).is_some_and(|(apikey, device_id)| {
+        who.device_id == device_id && who.apikey.as_deref().is_none_or(|k| k == apikey)
+    })
 }
 
 /// The gateway's MQTT side: ingestion with per-device log throttling.
@@ -286,5 +310,21 @@ mod tests {
         assert!(may_publish(&who, &ok));
         assert!(!may_publish(&who, &parse_topic("/k/d2/attrs").unwrap()));
         assert!(!may_publish(&who, &parse_topic("/other/d1/attrs").unwrap()));
+        for (filter, ok) in [
+            ("/k/d1/cmd", true),
+            ("/ul/k/d1/cmd", true),
+            ("/json/k/d1/cmd", true),
+            ("/k/d2/cmd", false),
+            ("/other/d1/cmd", false),
+            ("/k/+/cmd", false),
+            ("/+/d1/cmd", false),
+            ("/k/d1/#", false),
+            ("#", false),
+            ("/k/d1/attrs", false),
+            ("/k/d1/cmdexe", false),
+        ] {
+            assert_eq!(may_subscribe(&who, filter), ok, "{filter}");
+        }
+        assert_eq!(parse_command_topic("/ul/d1/cmd"), Some(("ul", "d1")));
     }
 }

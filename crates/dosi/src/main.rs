@@ -51,8 +51,8 @@ pub struct ServeArgs {
     /// Data directory of the embedded store [default: ./dosi-data] (env DOSI_DATA_DIR).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Address of the embedded MQTT broker of the IoT gateway, e.g. 0.0.0.0:1883
-    /// [default: none] (env DOSI_MQTT_ADDR).
+    /// Address of the embedded MQTT broker of the IoT gateway; "" for none
+    /// [default: 0.0.0.0:1883, skipped with a warning when taken] (env DOSI_MQTT_ADDR).
     #[arg(long)]
     pub mqtt: Option<String>,
     /// Configuration file (TOML, see dosi.example.toml) (env DOSI_CONFIG).

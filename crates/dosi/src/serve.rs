@@ -43,6 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(m) = args.mqtt {
         cfg.mqtt.addr = m;
+        cfg.mqtt.addr_explicit = true;
     }
     init_logging(&cfg);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -145,11 +146,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ready: ready.clone(),
         node: Arc::new(NodeInfo::new(node_id(&store).await?)),
     };
-    let mqtt = if cfg.mqtt.addr.is_empty() {
-        None
-    } else {
-        Some(crate::mqtt::start(&cfg.mqtt, state.clone())?)
-    };
+    let mqtt = crate::mqtt::start(&cfg.mqtt, state.clone()).await?;
+    if let Some(m) = &mqtt {
+        for (scheme, a) in [("mqtt", m.addr), ("mqtts", m.tls_addr)] {
+            if let Some(a) = a {
+                info!(addr = %a, "IoT gateway MQTT broker listening on {scheme}://{a}");
+            }
+        }
+    }
     let app = dosi_api::router(state, Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
     // A line scripts and tests can wait for.
@@ -158,8 +162,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal(ready))
         .await?;
     if let Some(m) = mqtt {
-        // Measures not yet ingested are lost, as with an IoT Agent restart.
-        m.abort();
+        // A QoS 1 measure is acknowledged only once written: devices resend
+        // what was in flight.
+        m.stop();
     }
     info!("draining done; flushing the outbox and the store");
     notifier.close().await;

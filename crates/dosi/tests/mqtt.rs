@@ -1,6 +1,8 @@
-//! The IoT gateway's embedded MQTT broker: a real `dosi serve --mqtt`, a
-//! device provisioned over HTTP, measures published with an MQTT client on
-//! the FIWARE IoT Agent topics, read back through the NGSI-LD API.
+//! The IoT gateway's embedded MQTT broker: a real `dosi serve --mqtt` with
+//! anonymous clients allowed, a device provisioned over HTTP, measures
+//! published with an MQTT client on the FIWARE IoT Agent topics, read back
+//! through the NGSI-LD API. Authentication, ACLs, downlink and TLS are tested
+//! in-process (`src/mqtt.rs`), where the test can give a device credentials.
 
 mod common;
 
@@ -66,7 +68,13 @@ async fn mqtt_measures_update_the_entity_and_its_history() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let server = common::start_args(dir.path(), &["--mqtt", &addr], &[]);
+    // Devices without credentials: the broker lets them in anonymously, the
+    // gateway checks their topics (credentials are tested in `src/mqtt.rs`).
+    let server = common::start_args(
+        dir.path(),
+        &["--mqtt", &addr],
+        &[("DOSI_MQTT_ALLOW_ANONYMOUS", "true")],
+    );
     let base = server.base.clone();
     let http = reqwest::Client::new();
 

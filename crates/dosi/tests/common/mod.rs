@@ -23,6 +23,8 @@ pub fn start_args(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) ->
         .arg(dir)
         .args(args)
         .env("DOSI_LOG", "warn")
+        // No MQTT broker on the default 0.0.0.0:1883 unless a test asks (--mqtt).
+        .env("DOSI_MQTT_ADDR", "")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (k, v) in env {
