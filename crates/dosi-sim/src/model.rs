@@ -725,7 +725,8 @@ impl Sim {
                 });
                 continue;
             }
-            let mut dist = 0.0;
+            // The crash is mid-segment: the queue fills the rest of it first.
+            let mut dist = self.city.segments[cs].length_m / 2.0;
             let mut cur = cs;
             for _ in 0..30 {
                 let up = match dir {

@@ -289,7 +289,7 @@ impl Scenario {
     }
 }
 
-/// An arterial segment with a forward detector and two segments upstream.
+/// An arterial segment watched by a forward detector, as are the two segments upstream.
 fn demo_crash_segment(city: &City) -> String {
     let watched: Vec<usize> = city
         .devices()
@@ -310,9 +310,12 @@ fn demo_crash_segment(city: &City) -> String {
         .find(|(i, s)| {
             s.class == crate::city::RoadClass::Arterial
                 && watched.contains(i)
-                && s.prev
-                    .and_then(|p| city.segments[p].prev)
-                    .is_some_and(|pp| watched.contains(&pp))
+                && s.prev.is_some_and(|p| {
+                    watched.contains(&p)
+                        && city.segments[p]
+                            .prev
+                            .is_some_and(|pp| watched.contains(&pp))
+                })
         })
         .or_else(|| {
             city.segments

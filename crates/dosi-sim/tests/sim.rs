@@ -283,13 +283,17 @@ fn crash_slows_the_segment_and_the_queue_spreads_upstream() {
         &c,
         |d| matches!(d.kind, Kind::TrafficDetector { segment, direction: LaneDirection::Forward, .. } if segment == upstream),
     );
-    if let Some(&up) = up_dets.first() {
-        let late = start.plus_mins(25);
-        assert!(
-            num(&sim.entity(up, late), "averageVehicleSpeed")
-                < 0.7 * num(&calm.entity(up, late), "averageVehicleSpeed")
-        );
-    }
+    let up = up_dets[0];
+    assert_eq!(
+        sim.entity(up, start.plus_mins(1))["averageVehicleSpeed"],
+        calm.entity(up, start.plus_mins(1))["averageVehicleSpeed"],
+        "the queue needs time to reach the segment upstream"
+    );
+    let late = start.plus_mins(25);
+    assert!(
+        num(&sim.entity(up, late), "averageVehicleSpeed")
+            < 0.7 * num(&calm.entity(up, late), "averageVehicleSpeed")
+    );
     // Cleared after 60 min and drained: back to normal.
     let after = start.plus_mins(120);
     assert_eq!(value(&sim.entity(seg_dev, after), "status"), "open");
