@@ -522,6 +522,13 @@ impl Sim {
         }
     }
 
+    /// The devices that publish in `(prev, now]`, in device order (see [`Sim::due`]).
+    pub fn due_between(&self, prev: SimTime, now: SimTime) -> Vec<usize> {
+        (0..self.city.devices().len())
+            .filter(|&i| self.due(i, prev, now))
+            .collect()
+    }
+
     fn state(&self, index: usize, t: SimTime) -> Option<Value> {
         let d = &self.city.devices()[index];
         let key = match d.kind {
@@ -885,4 +892,61 @@ fn normalized(entity_type: &str, attr: &str, value: Value, observed_at: Option<&
         obj.insert("observedAt".into(), json!(at));
     }
     Value::Object(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn air_quality_index_bands() {
+        let check = |pm25: f64, pm10: f64, aqi: u32, level: &str| {
+            assert_eq!(
+                air_quality_index(pm25, pm10),
+                (aqi, level),
+                "pm25 {pm25} pm10 {pm10}"
+            );
+        };
+        check(0.0, 0.0, 0, "good");
+        check(9.0, 20.0, 50, "good");
+        check(35.4, 20.0, 100, "moderate");
+        check(45.0, 60.0, 124, "unhealthyForSensitiveGroups");
+        check(10.0, 200.0, 123, "unhealthyForSensitiveGroups");
+        check(100.0, 150.0, 182, "unhealthy");
+        check(180.0, 300.0, 255, "veryUnhealthy");
+        check(400.0, 700.0, 500, "hazardous");
+    }
+
+    #[test]
+    fn intensity_from_pga() {
+        let check = |pga: f64, lo: f64, hi: f64| {
+            let mmi = mmi_from_pga(pga);
+            assert!((lo..=hi).contains(&mmi), "PGA {pga} m/s² gave MMI {mmi}");
+        };
+        check(0.0, 1.0, 1.0);
+        check(0.01, 1.0, 2.5);
+        check(0.3, 4.0, 5.0);
+        check(1.0, 5.5, 6.5);
+        check(4.0, 7.5, 8.5);
+        check(100.0, 12.0, 12.0);
+    }
+
+    #[test]
+    fn demand_curves_stay_in_range() {
+        let day = SimTime::from_local(2027, 2, 15, 0, 0);
+        for k in 0..(7 * 24 * 4) {
+            let t = day.plus_mins(k * 15);
+            let d = traffic_demand(t);
+            assert!((0.0..=1.2).contains(&d), "traffic demand {d} at {t}");
+            for p in [
+                ParkingProfile::Commercial,
+                ParkingProfile::Office,
+                ParkingProfile::Residential,
+                ParkingProfile::Hospital,
+            ] {
+                let v = parking_demand(p, t);
+                assert!((0.0..=0.98).contains(&v), "{p:?} {v} at {t}");
+            }
+        }
+    }
 }

@@ -134,8 +134,17 @@ fn large_scale_has_100k_devices_and_every_pack_grows() {
             small[p]
         );
     }
-    let custom = City::generate(SEED, Scale::devices(12_345).unwrap());
-    assert_eq!(custom.devices().len(), 12_345);
+    // A sample of the big city's entities validates too.
+    let sim = Sim::new(big);
+    for i in (0..sim.city().devices().len()).step_by(97) {
+        let e = sim.entity(i, at(18, 0));
+        assert!(dosi_packs::validate(&e).is_ok(), "{e}");
+    }
+    for n in [Scale::MIN_DEVICES, 12_345] {
+        let custom = City::generate(SEED, Scale::devices(n).unwrap());
+        assert_eq!(custom.devices().len(), n);
+        assert_eq!(custom.count_by_pack().len(), 9);
+    }
     assert!(Scale::devices(100).is_err());
 }
 
