@@ -3,7 +3,8 @@
 //!
 //! The layout is planned, not noise: a slightly rotated street grid (400 m blocks)
 //! forms the old town with three arterials each way, highways leave it in eight
-//! directions, a ring road circles it at about 4.8 km, the Dosi River crosses
+//! directions with sois branching off them, a ring road circles it at about
+//! 4.8 km, the Dosi River crosses
 //! from north-west to south-east, eight districts surround the old town and farms
 //! lie at the edge. The seed moves things around; the plan stays.
 
@@ -651,6 +652,38 @@ impl City {
                 importance: 2,
             });
             self.add_road((*name).into(), RoadClass::Highway, &pts, false);
+            // Suburban sois branch off the highway on both sides, short of the
+            // next highway, except where it meets the ring road.
+            let short = name.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            let mut soi = 0;
+            for p in &pts[1..pts.len() - 1] {
+                let (px, py) = p.xy();
+                let r = px.hypot(py);
+                if (r - RING_M).abs() < 400.0 {
+                    continue;
+                }
+                for side in [1.0, -1.0] {
+                    soi += 1;
+                    let len = (r * 0.37).min(1_100.0) * g.rng.random_range(0.7..1.0);
+                    let perp = a + side * PI / 2.0;
+                    let bend = g.jitter(0.15);
+                    let mid = p.offset(len / 2.0 * perp.cos(), len / 2.0 * perp.sin());
+                    let end = mid.offset(
+                        len / 2.0 * (perp + bend).cos(),
+                        len / 2.0 * (perp + bend).sin(),
+                    );
+                    self.junctions.push(Junction {
+                        location: *p,
+                        importance: 1,
+                    });
+                    self.add_road(
+                        format!("{short} Soi {soi}"),
+                        RoadClass::Local,
+                        &[*p, mid, end],
+                        false,
+                    );
+                }
+            }
         }
         let ring: Vec<LonLat> = (0..28)
             .map(|k| {
@@ -815,7 +848,11 @@ impl City {
         }
         // On-street spots along the old town's local streets, both kerbs, every 6 m.
         let locals: Vec<usize> = (0..self.segments.len())
-            .filter(|&s| self.segments[s].class == RoadClass::Local)
+            .filter(|&s| {
+                let seg = &self.segments[s];
+                seg.class == RoadClass::Local
+                    && geo::in_polygon(geo::along(&seg.points, 0.5), &self.districts[0].ring)
+            })
             .collect();
         let mut per_seg = vec![0usize; locals.len()];
         for k in 0..c.street_spots {
