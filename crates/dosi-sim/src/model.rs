@@ -28,10 +28,17 @@ pub struct Measure {
     pub attr: &'static str,
     /// Plain JSON value (number, text, boolean, GeoJSON geometry, URN).
     pub value: Value,
+    /// When the value took effect, if earlier than the time asked about (a spot
+    /// occupied since 09:12, a bell pressed at 21:00); `observedAt` carries it.
+    pub since: Option<SimTime>,
 }
 
 fn m(attr: &'static str, value: Value) -> Measure {
-    Measure { attr, value }
+    Measure {
+        attr,
+        value,
+        since: None,
+    }
 }
 
 /// The city with its scenarios: asks devices what they measure at a given time.
@@ -227,8 +234,8 @@ impl Sim {
                 normalized(d.entity_type, attr, value.clone(), None),
             );
         }
-        let observed = t.rfc3339();
         for meas in self.measures(index, t, rng) {
+            let observed = meas.since.unwrap_or(t).rfc3339();
             obj.insert(
                 meas.attr.into(),
                 normalized(d.entity_type, meas.attr, meas.value, Some(&observed)),
@@ -245,12 +252,12 @@ impl Sim {
         let mut noise = |rel: f64| 1.0 + rel * (2.0 * rng.random::<f64>() - 1.0);
         match &d.kind {
             Kind::ParkingSpot { .. } => {
-                let status = if self.spot_occupied(index, t) {
-                    "occupied"
-                } else {
-                    "free"
-                };
-                vec![m("status", json!(status))]
+                let (occupied, since) = self.spot_state(index, t);
+                let status = if occupied { "occupied" } else { "free" };
+                vec![Measure {
+                    since: Some(since),
+                    ..m("status", json!(status))
+                }]
             }
             Kind::ParkingLot { lot } => {
                 let spots = self.city.lots[*lot].spots.clone();
@@ -385,9 +392,12 @@ impl Sim {
                 ]
             }
             Kind::EmergencyBell => {
-                let pressed = self.bell_pressed(index, t);
+                let (pressed, since) = self.bell_state(index, t);
                 vec![
-                    m("pressed", json!(pressed)),
+                    Measure {
+                        since,
+                        ..m("pressed", json!(pressed))
+                    },
                     m("deviceState", json!("ok")),
                     m("batteryLevel", json!(self.battery(index, t))),
                 ]
@@ -509,7 +519,9 @@ impl Sim {
     pub fn due(&self, index: usize, prev: SimTime, now: SimTime) -> bool {
         let d = &self.city.devices()[index];
         match d.reporting {
-            Reporting::Periodic { .. } => d.reporting.ticks(d.phase_s, prev.0, now.0),
+            Reporting::Periodic { .. } => {
+                d.reporting.ticks(d.phase_s, prev.0, now.0) || self.quake_arrives(d, prev, now)
+            }
             Reporting::OnChange { heartbeat_s, .. } => {
                 let hb = Reporting::Periodic {
                     every_s: heartbeat_s,
@@ -606,22 +618,35 @@ impl Sim {
     // ---- per-kind state ----
 
     fn spot_occupied(&self, index: usize, t: SimTime) -> bool {
+        self.spot_state(index, t).0
+    }
+
+    /// Whether a spot is occupied at `t`, and since when (looking back at most 48 stays).
+    ///
+    /// Time is cut into stays of the spot's typical length; each stay is taken or
+    /// not, with the probability its profile gives for the stay's middle.
+    fn spot_state(&self, index: usize, t: SimTime) -> (bool, SimTime) {
         let d = &self.city.devices()[index];
         let Kind::ParkingSpot {
             profile, stay_min, ..
         } = d.kind
         else {
-            return false;
+            return (false, t);
         };
         let slot_s = i64::from(stay_min.max(10)) * 60;
         let offset = (hash(index as u64, PARK_SALT) % slot_s as u64) as i64;
+        let key = hash(self.city.seed ^ PARK_SALT, index as u64);
+        let taken = |slot: i64| {
+            let mid = SimTime(slot * slot_s - offset + slot_s / 2);
+            unit(hash(key, slot as u64)) < parking_demand(profile, mid)
+        };
         let slot = (t.0 + offset).div_euclid(slot_s);
-        let mid = SimTime(slot * slot_s - offset + slot_s / 2);
-        let u = unit(hash(
-            hash(self.city.seed ^ PARK_SALT, index as u64),
-            slot as u64,
-        ));
-        u < parking_demand(profile, mid)
+        let now = taken(slot);
+        let mut first = slot;
+        while slot - first < 48 && taken(first - 1) == now {
+            first -= 1;
+        }
+        (now, SimTime(first * slot_s - offset))
     }
 
     /// River level at gauge `index`: the dry-weather base, a wet-season rise, and the
@@ -663,13 +688,25 @@ impl Sim {
         f
     }
 
+    /// Whether an earthquake's S wave reaches seismic station `d` in `(prev, now]`
+    /// (a triggered station reports at once).
+    fn quake_arrives(&self, d: &Device, prev: SimTime, now: SimTime) -> bool {
+        matches!(d.kind, Kind::Seismic { .. })
+            && self.active.iter().any(|a| match &a.scenario {
+                Scenario::Earthquake(q) => {
+                    let arrival = s_wave_arrival(d.location, q);
+                    arrival > prev.0 as f64 && arrival <= now.0 as f64
+                }
+                _ => false,
+            })
+    }
+
     fn quake_pga(&self, d: &Device, site_amp: f64, t: SimTime) -> f64 {
         let mut pga: f64 = 0.0;
         for a in &self.active {
             if let Scenario::Earthquake(q) = &a.scenario {
-                let dist_km = d.location.distance_m(q.epicentre) / 1000.0;
-                let r = dist_km.hypot(q.depth_km);
-                let arrival = q.origin_time.0 as f64 + r / 3.5;
+                let r = hypocentral_km(d.location, q);
+                let arrival = s_wave_arrival(d.location, q);
                 let now = t.0 as f64;
                 if now < arrival {
                     continue;
@@ -755,15 +792,24 @@ impl Sim {
         sev
     }
 
-    fn bell_pressed(&self, index: usize, t: SimTime) -> bool {
-        self.active.iter().any(|a| match (&a.scenario, a.target) {
-            (Scenario::BellPressed(b), Some(dev)) if dev == index => {
-                t >= b.at
-                    && b.reset_after_min
-                        .is_none_or(|r| (t.since(b.at) as f64) < r * 60.0)
+    /// Whether a bell is pressed at `t`, and since when it is in that state
+    /// (`None`: idle since before any scenario).
+    fn bell_state(&self, index: usize, t: SimTime) -> (bool, Option<SimTime>) {
+        let mut since = None;
+        for a in &self.active {
+            let (Scenario::BellPressed(b), Some(dev)) = (&a.scenario, a.target) else {
+                continue;
+            };
+            if dev != index || t < b.at {
+                continue;
             }
-            _ => false,
-        })
+            let reset = b.reset_after_min.map(|r| b.at.plus_secs((r * 60.0) as i64));
+            match reset {
+                Some(r) if t >= r => since = since.max(Some(r)),
+                _ => return (true, Some(b.at)),
+            }
+        }
+        (false, since)
     }
 
     fn camera_offline_since(&self, index: usize, t: SimTime) -> Option<SimTime> {
@@ -864,6 +910,15 @@ impl Sim {
         };
         Some(geo::in_polygon(self.tracker_position(index, t).0, ring))
     }
+}
+
+fn hypocentral_km(p: LonLat, q: &crate::scenario::Earthquake) -> f64 {
+    (p.distance_m(q.epicentre) / 1000.0).hypot(q.depth_km)
+}
+
+/// When the S wave (3.5 km/s) reaches `p`, seconds since the epoch.
+fn s_wave_arrival(p: LonLat, q: &crate::scenario::Earthquake) -> f64 {
+    q.origin_time.0 as f64 + hypocentral_km(p, q) / 3.5
 }
 
 /// A normalized attribute for `value`, its NGSI-LD kind and `unitCode` taken

@@ -245,6 +245,15 @@ fn earthquake_shakes_near_stations_harder_than_far_ones() {
     );
     assert!(before < 0.05, "background {before}");
     assert!(num(&sim.entity(stations[0], t), "seismicIntensity") >= 6.0);
+    // A station reports as soon as the wave reaches it, between its periodic ticks.
+    let triggered = (0..120)
+        .filter(|s| sim.due(stations[0], origin.plus_secs(*s), origin.plus_secs(s + 1)))
+        .count();
+    let calm = Sim::new(c.clone());
+    let periodic = (0..120)
+        .filter(|s| calm.due(stations[0], origin.plus_secs(*s), origin.plus_secs(s + 1)))
+        .count();
+    assert_eq!(triggered, periodic + 1);
     // Ten minutes later the ground is quiet again.
     assert!(
         num(
@@ -369,7 +378,9 @@ fn bell_camera_and_pollution_scenarios() {
             Scenario::BellPressed(b) => {
                 let i = index_of(&c, &b.bell);
                 assert_eq!(value(&sim.entity(i, start.plus_secs(-1)), "pressed"), false);
-                assert_eq!(value(&sim.entity(i, start.plus_mins(1)), "pressed"), true);
+                let pressed = sim.entity(i, start.plus_mins(1));
+                assert_eq!(value(&pressed, "pressed"), true);
+                assert_eq!(pressed["pressed"]["observedAt"], start.rfc3339());
                 assert_eq!(value(&sim.entity(i, start.plus_mins(31)), "pressed"), false);
                 assert!(sim.due(i, start.plus_secs(-1), start));
             }
@@ -436,6 +447,25 @@ fn daily_patterns() {
         num(&e, "availableSpotNumber") as usize,
         lot.spots.len() - taken
     );
+    // A spot's status carries the time it last changed.
+    for s in lot.spots.clone().take(20) {
+        let t = at(12, 0);
+        let e = sim.entity(s, t);
+        let since = e["status"]["observedAt"].as_str().unwrap().to_owned();
+        assert!(since <= t.rfc3339(), "{since}");
+        let changed = (0..)
+            .map(|k| t.plus_mins(-k))
+            .find(|x| x.rfc3339() < since)
+            .unwrap();
+        assert_ne!(
+            value(&sim.entity(s, changed), "status"),
+            value(&e, "status")
+        );
+        assert_eq!(
+            value(&sim.entity(s, changed.plus_mins(1)), "status"),
+            value(&e, "status")
+        );
+    }
     // Ozone peaks in the afternoon; soil dries between irrigations.
     let aq = indices(c, |d| d.entity_type == "AirQualityObserved")[0];
     assert!(num(&sim.entity(aq, at(14, 0)), "o3") > 2.0 * num(&sim.entity(aq, at(2, 0)), "o3"));
