@@ -62,6 +62,9 @@ pub struct ServeArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // rustls is built with two crypto providers (ring, ours; aws-lc-rs, the
+    // MQTT broker's): name the process default so no TLS user has to guess.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
