@@ -75,6 +75,9 @@ pub struct ServiceGroup {
     /// An unknown device id is provisioned on its first measure.
     #[serde(default = "yes")]
     pub autoprovision: bool,
+    /// Default of its devices' `liveness_interval_secs` (a dosi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_interval_secs: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -133,4 +136,9 @@ pub struct Device {
         skip_serializing_if = "Option::is_none"
     )]
     pub explicit_attrs: Option<bool>,
+    /// A device silent for longer than this many seconds is marked offline
+    /// (`deviceState`); 0 switches it off; unset: its group's, then the
+    /// server's default. A dosi extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_interval_secs: Option<u64>,
 }
