@@ -726,6 +726,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn command_devices_are_found_by_entity_and_liveness_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        let r = Registry::open(store.clone()).await.unwrap();
+        r.add_groups("city", "/", vec![group("k1")]).await.unwrap();
+        let mut d: Device = serde_json::from_value(serde_json::json!({
+            "device_id": "v1", "apikey": "k1",
+            "commands": [{"name": "open", "type": "command"}]
+        }))
+        .unwrap();
+        r.add_devices("city", "/", vec![d.clone(), device("plain")])
+            .await
+            .unwrap();
+        // The type comes from the group.
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Thing:v1").is_some());
+        assert!(r
+            .device_by_entity("city", "urn:ngsi-ld:Thing:plain")
+            .is_none());
+        assert!(r
+            .device_by_entity("other", "urn:ngsi-ld:Thing:v1")
+            .is_none());
+        r.update_group(
+            "city",
+            "k1",
+            "/iot/d",
+            &serde_json::json!({"entity_type": "Valve"}),
+        )
+        .await
+        .unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_some());
+        d.service = "city".into();
+        assert_eq!(r.entity_of(&d).0, "urn:ngsi-ld:Valve:v1");
+        r.liveness().seen("city", "v1", 5_000, 60);
+        r.persist_liveness().await.unwrap();
+        drop(r);
+        let r = Registry::open(store).await.unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_some());
+        assert_eq!(r.liveness().get("city", "v1").unwrap().last_ms(), 5_000);
+        r.delete_device("city", "v1").await.unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_none());
+        assert!(r.liveness().get("city", "v1").is_none());
+    }
+
+    #[tokio::test]
     async fn bad_names_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> =
