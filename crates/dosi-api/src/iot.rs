@@ -143,7 +143,13 @@ pub async fn add_devices(
     let r = registry(&st)?;
     let (svc, path) = service(&h)?;
     let list: Vec<Device> = list_of(&bytes, "devices")?;
+    let ids: Vec<String> = list.iter().map(|d| d.device_id.clone()).collect();
     r.add_devices(&svc, &path, list).await?;
+    for id in ids {
+        if let Some(d) = r.device(&svc, &id) {
+            crate::commands::ensure_command_attrs(&st, &d).await?;
+        }
+    }
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -190,6 +196,9 @@ pub async fn update_device(
     let patch: Value = serde_json::from_slice(&bytes)
         .map_err(|e| NgsiError::bad_data(format!("the body is not JSON: {e}")))?;
     r.update_device(&svc, &id, &patch).await?;
+    if let Some(d) = r.device(&svc, &id) {
+        crate::commands::ensure_command_attrs(&st, &d).await?;
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -214,19 +223,119 @@ pub trait MqttOut: Send + Sync + 'static {
     fn publish(&self, topic: &str, payload: Vec<u8>) -> std::result::Result<(), String>;
 }
 
-/// A device's answer to a command (`…/cmdexe` over MQTT): sets the
-/// command's status and info attributes.
+/// A device's answer to a command (`…/cmdexe` over MQTT, or
+/// `/iot/d/commands`, `/iot/json/commands` over HTTP): UltraLight
+/// `device@command|result`, JSON `{"command": result}`. Sets the command's
+/// `<command>_status` to `OK` and its `<command>_info` to the result.
+/// Returns the number of command results.
 pub async fn command_result(
-    _st: &AppState,
-    _apikey: &str,
+    st: &AppState,
+    apikey: &str,
     device_id: &str,
-    _payload: &[u8],
-    _fmt: Format,
+    payload: &[u8],
+    fmt: Format,
 ) -> Result<usize> {
-    Err(NgsiError::new(
-        ErrorKind::OperationNotSupported,
-        format!("device '{device_id}': command results are not handled yet"),
-    ))
+    crate::commands::result(st, apikey, device_id, payload, fmt).await
+}
+
+/// The IoT gateway's running state (commands waiting for their devices,
+/// the liveness watcher's wake-up), shared by the handlers and the
+/// background tasks [`start`] spawns.
+#[derive(Default)]
+pub struct IotRuntime {
+    pub(crate) commands: crate::commands::Pending,
+    pub(crate) wake: tokio::sync::Notify,
+    started: std::sync::atomic::AtomicBool,
+}
+
+/// Starts the gateway's background work once per state: the commit hook
+/// that sees commands written to device entities and their delivery, and
+/// the watcher that marks silent devices offline (and persists the
+/// last-seen table). Does nothing when the gateway is disabled.
+pub fn start(st: &AppState) {
+    if st.iot.is_none()
+        || st
+            .iot_run
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
+    crate::commands::start(st);
+    crate::liveness::start(st);
+}
+
+/// Persists what the gateway keeps only in memory (when devices were last
+/// seen); called at shutdown.
+pub async fn shutdown(st: &AppState) -> Result<()> {
+    match &st.iot {
+        Some(r) => r.persist_liveness().await,
+        None => Ok(()),
+    }
+}
+
+/// The tenant of a `fiware-service`.
+pub(crate) fn tenant_of(service: &str) -> Result<TenantId> {
+    if service.is_empty() {
+        Ok(TenantId::default_tenant())
+    } else {
+        TenantId::parse(service)
+    }
+}
+
+/// Writes attributes (NGSI-LD normalized JSON, names as terms of the core
+/// context) to a device's entity through the one write path, creating the
+/// entity if it does not exist.
+pub(crate) async fn write_attrs(
+    st: &AppState,
+    device: &Device,
+    group: Option<&ServiceGroup>,
+    attrs: serde_json::Map<String, Value>,
+) -> Result<()> {
+    let (id, ty) = dosi_iot::entity_of(device, group);
+    let tenant = tenant_of(&device.service)?;
+    let mut e = attrs;
+    e.insert("id".into(), Value::String(id));
+    e.insert("type".into(), Value::String(ty));
+    let ctx = crate::req::active(st, &tenant, None).await?;
+    let input = dosi_broker::codec::decode::entity(
+        &Value::Object(e),
+        &crate::state::Ctx(&ctx),
+        dosi_broker::codec::decode::Mode::Full,
+        true,
+        dosi_ngsi::Timestamp::now(),
+    )
+    .map_err(|e| NgsiError::bad_data(format!("device '{}': {}", device.device_id, e.detail)))?;
+    let out = st.broker.batch_upsert(&tenant, vec![input], true).await?;
+    match out.errors.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Counts one southbound message of `transport` and how it ended
+/// (`dosi_iot_messages_total`, `dosi_iot_measures_total`,
+/// `dosi_iot_ingest_seconds`, `dosi_iot_rejected_total{reason}`).
+pub fn observe_ingest(transport: &'static str, started: std::time::Instant, out: &Result<usize>) {
+    metrics::counter!("dosi_iot_messages_total", "transport" => transport).increment(1);
+    match out {
+        Ok(n) => {
+            metrics::counter!("dosi_iot_measures_total", "transport" => transport)
+                .increment(*n as u64);
+            metrics::histogram!("dosi_iot_ingest_seconds", "transport" => transport)
+                .record(started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            let reason = match e.kind {
+                ErrorKind::BadRequestData => "decode",
+                ErrorKind::ResourceNotFound => "unknown_device",
+                ErrorKind::Unauthorized | ErrorKind::Forbidden => "forbidden",
+                _ => "other",
+            };
+            metrics::counter!("dosi_iot_rejected_total", "transport" => transport, "reason" => reason)
+                .increment(1);
+        }
+    }
 }
 
 /// The payload formats of the southbound transports.
@@ -262,16 +371,56 @@ async fn ingest_http(
     bytes: &Bytes,
     fmt: Format,
 ) -> ApiResult<Response> {
+    let started = std::time::Instant::now();
+    let out = async {
+        let p = Params::parse(q)?;
+        p.allow(&["k", "i", "t", "getCmd"])?;
+        let (Some(k), Some(i)) = (p.get("k"), p.get("i")) else {
+            return Err(NgsiError::bad_data(
+                "the k (apikey) and i (device id) query parameters are required",
+            ));
+        };
+        ingest_payload(st, k, i, bytes, fmt, p.get("t")).await
+    }
+    .await;
+    observe_ingest("http", started, &out);
+    out?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /iot/d/commands?k=&i=` (UltraLight `device@command|result`)
+pub async fn command_result_ul(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    command_result_http(&st, q.as_deref(), &bytes, Format::Ul).await
+}
+
+/// `POST /iot/json/commands?k=&i=` (JSON `{"command": result}`)
+pub async fn command_result_json(
+    State(st): State<AppState>,
+    RawQuery(q): RawQuery,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    command_result_http(&st, q.as_deref(), &bytes, Format::Json).await
+}
+
+async fn command_result_http(
+    st: &AppState,
+    q: Option<&str>,
+    bytes: &Bytes,
+    fmt: Format,
+) -> ApiResult<Response> {
     let p = Params::parse(q)?;
-    p.allow(&["k", "i", "t", "getCmd"])?;
+    p.allow(&["k", "i"])?;
     let (Some(k), Some(i)) = (p.get("k"), p.get("i")) else {
         return Err(NgsiError::bad_data(
             "the k (apikey) and i (device id) query parameters are required",
         )
         .into());
     };
-    let n = ingest_payload(st, k, i, bytes, fmt, p.get("t")).await?;
-    metrics::counter!("dosi_iot_measures_total", "transport" => "http").increment(n as u64);
+    command_result(st, k, i, bytes, fmt).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -304,7 +453,7 @@ pub async fn ingest_groups(
     st: &AppState,
     apikey: &str,
     device_id: &str,
-    mut groups: Vec<dosi_iot::MeasureGroup>,
+    groups: Vec<dosi_iot::MeasureGroup>,
     t: Option<&str>,
 ) -> Result<usize> {
     let (k, i) = (apikey, device_id);
@@ -346,33 +495,35 @@ pub async fn ingest_groups(
             "DEVICE_NOT_FOUND: no device '{i}' with apikey '{k}'"
         )));
     }
+    ingest_device(st, &device, Some(&group), groups, t).await
+}
+
+/// Ingests measures of a device already identified (its group, if any,
+/// supplies default mappings): stamps, maps, writes, and records that the
+/// device was heard from.
+pub(crate) async fn ingest_device(
+    st: &AppState,
+    device: &Device,
+    group: Option<&ServiceGroup>,
+    mut groups: Vec<dosi_iot::MeasureGroup>,
+    t: Option<&str>,
+) -> Result<usize> {
+    let i = device.device_id.as_str();
     // `t` stamps measures that carry no timestamp of their own; without it
     // they are stamped with their reception time (as the IoT Agents add a
     // TimeInstant), so history is queryable by observedAt.
-    let received = dosi_ngsi::Timestamp::now().to_iso();
+    let now = dosi_ngsi::Timestamp::now();
+    let received = now.to_iso();
     for g in &mut groups {
         g.timestamp
             .get_or_insert_with(|| t.map_or_else(|| received.clone(), str::to_string));
     }
-    let attrs = dosi_iot::to_attributes(&groups, &device, Some(&group))
+    let attrs = dosi_iot::to_attributes(&groups, device, group)
         .map_err(|e| NgsiError::bad_data(e.to_string()))?;
-    let tenant = if group.service.is_empty() {
-        TenantId::default_tenant()
-    } else {
-        TenantId::parse(&group.service)?
-    };
-    let ty = device
-        .entity_type
-        .clone()
-        .or_else(|| group.entity_type.clone())
-        .unwrap_or_else(|| "Thing".into());
-    let id = device
-        .entity_name
-        .clone()
-        .unwrap_or_else(|| format!("urn:ngsi-ld:{ty}:{}", device.device_id));
+    let tenant = tenant_of(&device.service)?;
+    let (id, ty) = dosi_iot::entity_of(device, group);
     let ctx = crate::req::active(st, &tenant, None).await?;
     let terms = crate::state::Ctx(&ctx);
-    let now = dosi_ngsi::Timestamp::now();
     let mut inputs = Vec::new();
     for list in attrs {
         let mut e = serde_json::Map::new();
@@ -395,6 +546,17 @@ pub async fn ingest_groups(
         let out = st.broker.batch_upsert(&tenant, vec![input], true).await?;
         if let Some((_, e)) = out.errors.into_iter().next() {
             return Err(e);
+        }
+    }
+    if let Some(r) = &st.iot {
+        let interval = device
+            .liveness_interval_secs
+            .or_else(|| group.and_then(|g| g.liveness_interval_secs))
+            .unwrap_or(st.config.offline_after_secs);
+        if r.liveness()
+            .seen(&device.service, i, now.0 / 1000, interval)
+        {
+            st.iot_run.wake.notify_one();
         }
     }
     Ok(groups.len())

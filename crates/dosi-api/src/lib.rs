@@ -10,12 +10,15 @@
 mod admin;
 pub mod auth;
 mod batch;
+mod commands;
 mod context_api;
 pub mod contexts;
+mod devices;
 mod discovery;
 mod entities;
 mod history_admin;
 pub mod iot;
+mod liveness;
 mod params;
 pub mod problem;
 mod req;
@@ -138,6 +141,14 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
             post(history_admin::apply_retention),
         )
         .route("/history/stats", get(history_admin::stats))
+        .route("/devices", get(devices::list).post(devices::create))
+        .route(
+            "/devices/{id}",
+            get(devices::get_one)
+                .patch(devices::patch)
+                .delete(devices::delete),
+        )
+        .route("/devices/{id}/credentials", post(devices::rotate))
         .route("/history/checkpoint", post(history_admin::checkpoint))
         .route("/notifications/dead-letters", get(admin::list))
         .route("/notifications/dead-letters/retry", post(admin::retry_all))
@@ -162,8 +173,11 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
             "/iot/devices",
             get(iot::list_devices).post(iot::add_devices),
         )
+        .route("/api/v1/devices/{id}/measures", post(devices::measures))
         .route("/iot/d", post(iot::ingest_ul))
         .route("/iot/json", post(iot::ingest_json))
+        .route("/iot/d/commands", post(iot::command_result_ul))
+        .route("/iot/json/commands", post(iot::command_result_json))
         .route(
             "/iot/devices/{id}",
             get(iot::get_device)

@@ -20,6 +20,17 @@ pub struct ApiConfig {
     pub default_limit: usize,
     /// Most attribute instances in one temporal answer (clause 6.3.10).
     pub temporal_page: usize,
+    /// How long a command may wait for its device's answer before its
+    /// status becomes `EXPIRED`.
+    pub command_timeout: std::time::Duration,
+    /// Seconds of silence after which a device is marked offline when
+    /// neither it nor its group sets an interval; 0: not watched.
+    pub offline_after_secs: u64,
+    /// How often silent devices are looked for (also the most a device's
+    /// `online` may lag behind its first measure after silence).
+    pub liveness_check: std::time::Duration,
+    /// How often the last-seen table is persisted (and at shutdown).
+    pub liveness_persist: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -29,6 +40,10 @@ impl Default for ApiConfig {
             max_limit: 1000,
             default_limit: 20,
             temporal_page: 10_000,
+            command_timeout: std::time::Duration::from_secs(60),
+            offline_after_secs: 0,
+            liveness_check: std::time::Duration::from_secs(1),
+            liveness_persist: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -49,6 +64,9 @@ pub struct AppState {
     /// Where messages to devices go over MQTT (commands): set once the
     /// embedded broker or the external-broker client is up.
     pub mqtt_out: Arc<std::sync::OnceLock<Arc<dyn crate::iot::MqttOut>>>,
+    /// The IoT gateway's running state: commands waiting for their
+    /// devices, the liveness watcher's wake-up (see [`crate::iot::start`]).
+    pub iot_run: Arc<crate::iot::IotRuntime>,
     /// API settings.
     pub config: Arc<ApiConfig>,
     /// Prometheus rendering, when a recorder is installed.

@@ -48,6 +48,10 @@ async fn openapi_document_describes_the_platform_api() {
         "/notifications/dead-letters/{id}",
         "/notifications/dead-letters/{id}/retry",
         "/notifications/dead-letters/retry",
+        "/devices",
+        "/devices/{id}",
+        "/devices/{id}/credentials",
+        "/devices/{id}/measures",
     ] {
         assert!(r.body["paths"][path].is_object(), "{path} documented");
     }

@@ -76,6 +76,7 @@ async fn app_on(dir: &std::path::Path) -> App {
         history: None,
         iot: None,
         mqtt_out: Default::default(),
+        iot_run: Default::default(),
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod credentials;
+pub mod liveness;
 pub mod mapping;
 pub mod model;
 pub mod payload;
@@ -26,4 +27,4 @@ pub use credentials::{DeviceCredentials, DeviceIdentity};
 pub use mapping::{to_attributes, MappingError, MeasureError};
 pub use model::{AttrMapping, Device, ServiceGroup, StaticAttr};
 pub use payload::{Measure, MeasureGroup, MeasureValue, PayloadError};
-pub use registry::Registry;
+pub use registry::{entity_of, Registry};

@@ -83,6 +83,9 @@ pub struct ServiceGroup {
     /// time the measures were taken (a dosi extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_path: Option<String>,
+    /// Default of its devices' `liveness_interval_secs` (a dosi extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_interval_secs: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -141,6 +144,11 @@ pub struct Device {
         skip_serializing_if = "Option::is_none"
     )]
     pub explicit_attrs: Option<bool>,
+    /// A device silent for longer than this many seconds is marked offline
+    /// (`deviceState`); 0 switches it off; unset: its group's, then the
+    /// server's default. A dosi extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_interval_secs: Option<u64>,
 }
 
 fn check_paths<'a>(mappings: impl Iterator<Item = &'a AttrMapping>) -> Result<(), String> {

@@ -14,11 +14,13 @@ use parking_lot::RwLock;
 use sha2::Digest as _;
 
 use crate::credentials::{self, DeviceCredentials, DeviceIdentity};
+use crate::liveness::Liveness;
 use crate::model::{Device, ServiceGroup};
 
 const GROUPS: &str = "iot-groups";
 const DEVICES: &str = "iot-devices";
 const CREDENTIALS: &str = "iot-credentials";
+const LIVENESS: &str = "iot-liveness";
 
 type GroupKey = (String, String, String);
 type DeviceKey = (String, String);
@@ -31,6 +33,9 @@ struct Inner {
     by_username: HashMap<String, DeviceKey>,
     by_token: HashMap<String, DeviceKey>,
     by_cert: HashMap<String, DeviceKey>,
+    /// (service, entity id) → device, for the devices that accept commands
+    /// (a command written to the entity is sent to the device).
+    by_entity: HashMap<(String, String), DeviceKey>,
     /// SHA-256 of (username, password) pairs that verified, so reconnects do
     /// not pay Argon2 again; cleared with the device's credentials.
     verified: HashMap<String, [u8; 32]>,
@@ -64,15 +69,53 @@ impl Inner {
         Some(old)
     }
 
+    /// The service group a device belongs to: the one of its API key, else
+    /// the one of its service path, else any of its service.
+    fn group_of(&self, d: &Device) -> Option<&ServiceGroup> {
+        let svc = || self.groups.values().filter(|g| g.service == d.service);
+        match &d.apikey {
+            Some(k) => svc().find(|g| &g.apikey == k),
+            None => svc()
+                .find(|g| g.subservice == d.service_path)
+                .or_else(|| svc().next()),
+        }
+    }
+
+    fn index_entity(&mut self, key: &DeviceKey) {
+        self.unindex_entity(key);
+        let Some(d) = self.devices.get(key) else {
+            return;
+        };
+        if d.commands.is_empty() {
+            return;
+        }
+        let (id, _) = entity_of(d, self.group_of(d));
+        self.by_entity.insert((key.0.clone(), id), key.clone());
+    }
+
+    fn unindex_entity(&mut self, key: &DeviceKey) {
+        self.by_entity.retain(|_, v| v != key);
+    }
+
+    fn reindex_entities(&mut self) {
+        self.by_entity.clear();
+        let keys: Vec<DeviceKey> = self
+            .devices
+            .iter()
+            .filter(|(_, d)| !d.commands.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.index_entity(&k);
+        }
+    }
+
     fn identity(&self, key: &DeviceKey) -> Option<DeviceIdentity> {
         let d = self.devices.get(key)?;
-        let apikey = d.apikey.clone().or_else(|| {
-            self.groups
-                .values()
-                .find(|g| g.service == d.service && g.subservice == d.service_path)
-                .or_else(|| self.groups.values().find(|g| g.service == d.service))
-                .map(|g| g.apikey.clone())
-        });
+        let apikey = d
+            .apikey
+            .clone()
+            .or_else(|| self.group_of(d).map(|g| g.apikey.clone()));
         Some(DeviceIdentity {
             service: d.service.clone(),
             device_id: d.device_id.clone(),
@@ -85,6 +128,23 @@ impl Inner {
 pub struct Registry {
     store: Arc<dyn Store>,
     inner: RwLock<Inner>,
+    liveness: Liveness,
+}
+
+/// The NGSI-LD entity (id, type) a device writes to: its `entity_name`, else
+/// `urn:ngsi-ld:{type}:{device_id}`; the type is the device's, else its
+/// group's, else `Thing`.
+pub fn entity_of(d: &Device, group: Option<&ServiceGroup>) -> (String, String) {
+    let ty = d
+        .entity_type
+        .clone()
+        .or_else(|| group.and_then(|g| g.entity_type.clone()))
+        .unwrap_or_else(|| "Thing".into());
+    let id = d
+        .entity_name
+        .clone()
+        .unwrap_or_else(|| format!("urn:ngsi-ld:{ty}:{}", d.device_id));
+    (id, ty)
 }
 
 fn meta_key(parts: &[&str]) -> String {
@@ -127,9 +187,19 @@ impl Registry {
                 inner.creds.insert(key, c);
             }
         }
+        inner.reindex_entities();
+        let liveness = store
+            .list_meta(LIVENESS)
+            .await
+            .map_err(NgsiError::internal)?
+            .into_iter()
+            .find(|(k, _)| k == "all")
+            .map(|(_, v)| Liveness::from_bytes(&v))
+            .unwrap_or_default();
         Ok(Arc::new(Self {
             store,
             inner: RwLock::new(inner),
+            liveness,
         }))
     }
 
@@ -190,6 +260,7 @@ impl Registry {
             g.groups
                 .insert((x.service.clone(), x.apikey.clone(), x.resource.clone()), x);
         }
+        g.reindex_entities();
         Ok(())
     }
 
@@ -232,7 +303,9 @@ impl Registry {
             ));
         }
         self.save_group(&new).await?;
-        self.inner.write().groups.insert(key, new);
+        let mut g = self.inner.write();
+        g.groups.insert(key, new);
+        g.reindex_entities();
         Ok(())
     }
 
@@ -250,7 +323,9 @@ impl Registry {
             .put_meta(GROUPS, &meta_key(&[service, apikey, resource]), None)
             .await
             .map_err(NgsiError::internal)?;
-        self.inner.write().groups.remove(&key);
+        let mut g = self.inner.write();
+        g.groups.remove(&key);
+        g.reindex_entities();
         Ok(())
     }
 
@@ -292,8 +367,9 @@ impl Registry {
         }
         let mut g = self.inner.write();
         for d in list {
-            g.devices
-                .insert((d.service.clone(), d.device_id.clone()), d);
+            let key = (d.service.clone(), d.device_id.clone());
+            g.devices.insert(key.clone(), d);
+            g.index_entity(&key);
         }
         Ok(())
     }
@@ -339,7 +415,9 @@ impl Registry {
             return Err(NgsiError::bad_data("device_id cannot change"));
         }
         self.save_device(&new).await?;
-        self.inner.write().devices.insert(key, new);
+        let mut g = self.inner.write();
+        g.devices.insert(key.clone(), new);
+        g.index_entity(&key);
         Ok(())
     }
 
@@ -362,6 +440,9 @@ impl Registry {
         let mut g = self.inner.write();
         g.devices.remove(&key);
         g.unindex_creds(&key);
+        g.unindex_entity(&key);
+        drop(g);
+        self.liveness.remove(service, id);
         Ok(())
     }
 
@@ -481,6 +562,61 @@ impl Registry {
         !self.inner.read().by_username.is_empty()
     }
 
+    /// The device that accepts commands through entity `entity_id` of `service`.
+    pub fn device_by_entity(&self, service: &str, entity_id: &str) -> Option<Device> {
+        let g = self.inner.read();
+        if g.by_entity.is_empty() {
+            return None;
+        }
+        let key = g
+            .by_entity
+            .get(&(service.to_string(), entity_id.to_string()))?;
+        g.devices.get(key).cloned()
+    }
+
+    /// The service group a device belongs to (see [`entity_of`]).
+    pub fn group_of(&self, d: &Device) -> Option<ServiceGroup> {
+        self.inner.read().group_of(d).cloned()
+    }
+
+    /// The entity (id, type) a device writes to.
+    pub fn entity_of(&self, d: &Device) -> (String, String) {
+        let g = self.inner.read();
+        entity_of(d, g.group_of(d))
+    }
+
+    /// The services that have a device `id`.
+    pub fn services_of(&self, id: &str) -> Vec<String> {
+        self.inner
+            .read()
+            .devices
+            .keys()
+            .filter(|(_, d)| d == id)
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// Every device of every service.
+    pub fn all_devices(&self) -> Vec<Device> {
+        self.inner.read().devices.values().cloned().collect()
+    }
+
+    /// When devices were last heard from.
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// Persists the last-seen table if it changed since the last call.
+    pub async fn persist_liveness(&self) -> Result<()> {
+        if !self.liveness.take_dirty() {
+            return Ok(());
+        }
+        self.store
+            .put_meta(LIVENESS, "all", Some(self.liveness.to_bytes()))
+            .await
+            .map_err(NgsiError::internal)
+    }
+
     /// The group a device's measures are sent with (`k` on HTTP, the first
     /// topic level on MQTT), in any service.
     pub fn group_by_apikey(&self, apikey: &str) -> Option<ServiceGroup> {
@@ -591,6 +727,51 @@ mod tests {
         assert_eq!(ds[0].service_path, "/");
         assert!(again.group_by_apikey("k1").is_some());
         assert!(again.devices("other").is_empty());
+    }
+
+    #[tokio::test]
+    async fn command_devices_are_found_by_entity_and_liveness_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).unwrap();
+        let r = Registry::open(store.clone()).await.unwrap();
+        r.add_groups("city", "/", vec![group("k1")]).await.unwrap();
+        let mut d: Device = serde_json::from_value(serde_json::json!({
+            "device_id": "v1", "apikey": "k1",
+            "commands": [{"name": "open", "type": "command"}]
+        }))
+        .unwrap();
+        r.add_devices("city", "/", vec![d.clone(), device("plain")])
+            .await
+            .unwrap();
+        // The type comes from the group.
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Thing:v1").is_some());
+        assert!(r
+            .device_by_entity("city", "urn:ngsi-ld:Thing:plain")
+            .is_none());
+        assert!(r
+            .device_by_entity("other", "urn:ngsi-ld:Thing:v1")
+            .is_none());
+        r.update_group(
+            "city",
+            "k1",
+            "/iot/d",
+            &serde_json::json!({"entity_type": "Valve"}),
+        )
+        .await
+        .unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_some());
+        d.service = "city".into();
+        assert_eq!(r.entity_of(&d).0, "urn:ngsi-ld:Valve:v1");
+        r.liveness().seen("city", "v1", 5_000, 60);
+        r.persist_liveness().await.unwrap();
+        drop(r);
+        let r = Registry::open(store).await.unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_some());
+        assert_eq!(r.liveness().get("city", "v1").unwrap().last_ms(), 5_000);
+        r.delete_device("city", "v1").await.unwrap();
+        assert!(r.device_by_entity("city", "urn:ngsi-ld:Valve:v1").is_none());
+        assert!(r.liveness().get("city", "v1").is_none());
     }
 
     #[tokio::test]

@@ -26,6 +26,30 @@ pub struct Config {
     pub history: HistoryConfig,
     /// The IoT gateway's embedded MQTT broker.
     pub mqtt: MqttConfig,
+    /// The IoT gateway: commands and device liveness.
+    pub iot: IotConfig,
+}
+
+/// `[iot]`: commands to devices and device liveness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IotConfig {
+    /// How long a command waits for its device's answer before its status
+    /// becomes EXPIRED, in seconds.
+    pub command_timeout_secs: u64,
+    /// Seconds of silence after which a device is marked offline
+    /// (`deviceState`) when neither the device nor its group sets an
+    /// interval; 0 = devices are not watched.
+    pub offline_after_secs: u64,
+}
+
+impl Default for IotConfig {
+    fn default() -> Self {
+        Self {
+            command_timeout_secs: 60,
+            offline_after_secs: 0,
+        }
+    }
 }
 
 /// `[mqtt]`: the embedded MQTT broker devices publish measures to

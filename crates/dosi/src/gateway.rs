@@ -145,27 +145,11 @@ impl Gateway {
         let Some(t) = parse_topic(topic) else {
             return Ok(0);
         };
-        metrics::counter!("dosi_iot_messages_total", "transport" => transport).increment(1);
         let started = Instant::now();
         let out = self.dispatch(&t, payload, publisher).await;
-        match &out {
-            Ok(n) => {
-                metrics::counter!("dosi_iot_measures_total", "transport" => transport)
-                    .increment(*n as u64);
-                metrics::histogram!("dosi_iot_ingest_seconds", "transport" => transport)
-                    .record(started.elapsed().as_secs_f64());
-            }
-            Err(e) => {
-                let reason = match e.kind {
-                    ErrorKind::BadRequestData => "decode",
-                    ErrorKind::ResourceNotFound => "unknown_device",
-                    ErrorKind::Unauthorized | ErrorKind::Forbidden => "forbidden",
-                    _ => "other",
-                };
-                metrics::counter!("dosi_iot_rejected_total", "transport" => transport, "reason" => reason)
-                    .increment(1);
-                self.log_refused(transport, topic, &t, e);
-            }
+        dosi_api::iot::observe_ingest(transport, started, &out);
+        if let Err(e) = &out {
+            self.log_refused(transport, topic, &t, e);
         }
         out
     }

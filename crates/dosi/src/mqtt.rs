@@ -462,6 +462,7 @@ mod tests {
             history: Some(history),
             iot: Some(dosi_iot::Registry::open(store).await.unwrap()),
             mqtt_out: Default::default(),
+            iot_run: Default::default(),
             config: Arc::new(ApiConfig::default()),
             metrics: None,
             ready: Arc::new(AtomicBool::new(true)),
@@ -825,6 +826,78 @@ mod tests {
         assert_eq!(p.topic, "/k1/gauge1/cmd");
         assert_eq!(&p.payload[..], b"gauge1@ping|1");
         assert_eq!(p.qos, QoS::AtLeastOnce);
+    }
+
+    /// The IoT Agents' command round trip over the real broker: an NGSI-LD
+    /// write of the command attribute → the device receives it on its cmd
+    /// topic → answers on cmdexe → `<cmd>_status` OK with the result in
+    /// `<cmd>_info`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn command_round_trip_over_mqtt() {
+        let t = bed(|_| {}).await;
+        dosi_api::iot::start(&t.state);
+        let r = t
+            .http
+            .put(format!("{}/iot/devices/gauge1", t.base))
+            .json(&json!({"commands": [{"name": "reset", "type": "command"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let (c, mut rx, _task) = client(opts(
+            "gauge1",
+            "127.0.0.1",
+            t.port(),
+            Some(("gauge-1", "pw1")),
+        ));
+        connected(&mut rx).await;
+        c.publish("/k1/gauge1/attrs", QoS::AtLeastOnce, false, "h|1.0")
+            .await
+            .unwrap();
+        acked(&mut rx).await;
+        c.subscribe("/k1/gauge1/cmd", QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        next(&mut rx, "SUBACK", |p| {
+            matches!(p, Ok(Packet::SubAck(_))).then_some(())
+        })
+        .await;
+
+        let r = t
+            .http
+            .post(format!("{}/ngsi-ld/v1/entities/{GAUGE}/attrs", t.base))
+            .json(&json!({"reset": {"type": "Property", "value": "now"}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let p = next(&mut rx, "the command", |p| match p {
+            Ok(Packet::Publish(p)) => Some(p),
+            _ => None,
+        })
+        .await;
+        assert_eq!(p.topic, "/k1/gauge1/cmd");
+        assert_eq!(&p.payload[..], b"gauge1@reset|now");
+
+        c.publish(
+            "/k1/gauge1/cmdexe",
+            QoS::AtLeastOnce,
+            false,
+            "gauge1@reset|done",
+        )
+        .await
+        .unwrap();
+        acked(&mut rx).await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let e = t.entity(GAUGE).await.unwrap();
+            if e["reset_status"]["value"] == json!("OK") {
+                assert_eq!(e["reset_info"]["value"], json!("done"), "{e}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "status never became OK: {e}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

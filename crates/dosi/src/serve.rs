@@ -136,10 +136,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .context("loading the IoT device registry")?,
         ),
         mqtt_out: Default::default(),
+        iot_run: Default::default(),
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,
             temporal_page: cfg.history.page_instances,
+            command_timeout: Duration::from_secs(cfg.iot.command_timeout_secs.max(1)),
+            offline_after_secs: cfg.iot.offline_after_secs,
             ..ApiConfig::default()
         }),
         metrics,
@@ -154,6 +157,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    dosi_api::iot::start(&state);
+    let iot_state = state.clone();
     let app = dosi_api::router(state, Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
     // A line scripts and tests can wait for.
@@ -167,6 +172,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         m.stop();
     }
     info!("draining done; flushing the outbox and the store");
+    if let Err(e) = dosi_api::iot::shutdown(&iot_state).await {
+        tracing::warn!(error = %e.detail, "cannot persist the devices' last-seen table");
+    }
     notifier.close().await;
     if let Some(h) = &history {
         h.sync().await.context("flushing the history")?;

@@ -21,6 +21,7 @@ use tower::ServiceExt;
 
 pub struct App {
     pub router: Router,
+    pub state: AppState,
     pub broker: Arc<Broker>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -94,6 +95,7 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
                 .unwrap(),
         ),
         mqtt_out: Default::default(),
+        iot_run: Default::default(),
         config: Arc::new(config),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),
@@ -101,8 +103,10 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
             "urn:ngsi-ld:ContextSource:test",
         )),
     };
+    dosi_api::iot::start(&state);
     App {
-        router: dosi_api::router(state, Arc::new(AllowAll)),
+        router: dosi_api::router(state.clone(), Arc::new(AllowAll)),
+        state,
         broker,
         _dir: None,
     }
