@@ -441,10 +441,37 @@ pub async fn ingest_payload(
 ) -> Result<usize> {
     let groups = match fmt {
         Format::Ul => dosi_iot::payload::ul::decode(payload),
-        Format::Json => dosi_iot::payload::json::decode(payload),
+        Format::Json => match vendor_mappings(st, apikey, device_id) {
+            // Mappings with a `json_path`: the maker's own JSON shape.
+            Some((maps, ts)) => {
+                dosi_iot::payload::vendor::decode(payload, maps.iter(), ts.as_deref())
+            }
+            None => dosi_iot::payload::json::decode(payload),
+        },
     }
     .map_err(|e| NgsiError::bad_data(format!("device '{device_id}': {e}")))?;
     ingest_groups(st, apikey, device_id, groups, t).await
+}
+
+/// The attribute mappings (device's, then its group's) and the group's
+/// timestamp path when they read vendor JSON, `None` for IoT Agent JSON.
+fn vendor_mappings(
+    st: &AppState,
+    apikey: &str,
+    device_id: &str,
+) -> Option<(Vec<dosi_iot::AttrMapping>, Option<String>)> {
+    let r = st.iot.as_ref()?;
+    let group = r.group_by_apikey(apikey)?;
+    let device = r.device(&group.service, device_id);
+    let device_maps = device.iter().flat_map(|d| d.attributes.iter());
+    if !dosi_iot::payload::vendor::applies(device_maps.clone().chain(group.attributes.iter())) {
+        return None;
+    }
+    let maps = device_maps
+        .chain(group.attributes.iter())
+        .cloned()
+        .collect();
+    Some((maps, group.timestamp_path.clone()))
 }
 
 /// Ingests measures already decoded (a single-attribute topic, a native

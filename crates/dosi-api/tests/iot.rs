@@ -272,6 +272,58 @@ async fn autoprovision_on_first_measure() {
     assert_eq!(e.body["moisture"]["value"], json!(31.5));
 }
 
+/// A maker's own JSON shape, read with the group's JSONPaths; a bad path is
+/// refused at provisioning.
+#[tokio::test]
+async fn vendor_json_is_read_with_json_paths() {
+    let app = common::app().await;
+    let group = json!({"services": [{"apikey": "acme", "resource": "/iot/json",
+    "entity_type": "WaterObserved", "timestamp_path": "$.meta.ts",
+    "attributes": [
+        {"name": "height", "type": "Number", "unitCode": "MTR", "json_path": "$.readings[0].lvl"},
+        {"name": "flow", "type": "Number", "json_path": "$.readings[?@.kind == 'flow'].v"}
+    ]}]});
+    let r = call(&app, "POST", "/iot/services", "", Some(&group.to_string())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let body = json!({"meta": {"ts": "2026-11-22T10:00:00Z"},
+        "readings": [{"lvl": 2.75}, {"kind": "flow", "v": 12.5}]});
+    let r = app
+        .call(
+            "POST",
+            "/iot/json?k=acme&i=river3",
+            &[("content-type", "application/json")],
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e = app
+        .get("/ngsi-ld/v1/entities/urn:ngsi-ld:WaterObserved:river3")
+        .await;
+    assert_eq!(e.status, 200, "{}", e.text);
+    assert_eq!(e.body["height"]["value"], json!(2.75));
+    assert_eq!(e.body["height"]["unitCode"], json!("MTR"));
+    assert_eq!(
+        e.body["height"]["observedAt"],
+        json!("2026-11-22T10:00:00Z")
+    );
+    assert_eq!(e.body["flow"]["value"], json!(12.5));
+    // Nothing mapped matches: refused, nothing written.
+    let r = app
+        .call(
+            "POST",
+            "/iot/json?k=acme&i=river4",
+            &[("content-type", "application/json")],
+            Some(r#"{"other": 1}"#),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let bad = json!({"services": [{"apikey": "acme2", "resource": "/iot/json",
+        "attributes": [{"name": "h", "type": "Number", "json_path": "$.readings[0"}]}]});
+    let r = call(&app, "POST", "/iot/services", "", Some(&bad.to_string())).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("not a JSONPath"), "{}", r.text);
+}
+
 // ----- Native device API (`/api/v1/devices`) -----
 
 const HASH: &str =
