@@ -150,6 +150,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         Some(crate::mqtt::start(&cfg.mqtt, state.clone())?)
     };
+    let mqtt_external = if cfg.mqtt.external_url.is_empty() {
+        None
+    } else {
+        let node = state.node.id.clone();
+        Some(crate::mqtt_external::start(
+            &cfg.mqtt,
+            state.clone(),
+            &node,
+        )?)
+    };
     let app = dosi_api::router(state, Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
     // A line scripts and tests can wait for.
@@ -159,6 +169,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
     if let Some(m) = mqtt {
         // Measures not yet ingested are lost, as with an IoT Agent restart.
+        m.abort();
+    }
+    if let Some(m) = mqtt_external {
+        // Unacknowledged measures stay with the broker's session.
         m.abort();
     }
     info!("draining done; flushing the outbox and the store");
