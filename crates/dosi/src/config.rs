@@ -82,6 +82,20 @@ pub struct MqttConfig {
     /// than left at its default.
     #[serde(skip)]
     pub addr_explicit: bool,
+    /// An external MQTT broker (Mosquitto, EMQX, …) to take measures from, as
+    /// a client: "mqtt://host:1883" or "mqtts://host:8883". Empty: none. Works
+    /// alongside the embedded broker or instead of it.
+    pub external_url: String,
+    /// Client id on the external broker; its session is persistent, so keep it
+    /// stable per node. Empty: "dosi-" and the start of the node id.
+    pub external_client_id: String,
+    /// User name on the external broker (wins over one in the URL). Empty: none.
+    pub external_username: String,
+    /// Password on the external broker (wins over one in the URL). Empty: none.
+    pub external_password: String,
+    /// Shared-subscription group: nodes in the same group split the measures
+    /// (`$share/<group>/<topic filter>`).
+    pub external_share_group: String,
 }
 
 /// The default MQTT listener address.
@@ -98,6 +112,11 @@ impl Default for MqttConfig {
             max_payload_bytes: 65_536,
             max_connections: 10_000,
             addr_explicit: false,
+            external_url: String::new(),
+            external_client_id: String::new(),
+            external_username: String::new(),
+            external_password: String::new(),
+            external_share_group: "dosi".into(),
         }
     }
 }

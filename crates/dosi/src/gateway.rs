@@ -20,7 +20,6 @@ use tracing::warn;
 
 /// The topic filters the gateway subscribes to (on an external broker,
 /// under `$share/<group>/`; the embedded broker ingests in its hooks).
-#[allow(dead_code)] // for the external-broker mode
 pub const FILTERS: [&str; 6] = [
     "/+/+/attrs",
     "/+/+/attrs/+",

@@ -6,6 +6,7 @@ mod config;
 mod export;
 mod gateway;
 mod mqtt;
+mod mqtt_external;
 mod serve;
 
 use std::path::PathBuf;

@@ -157,6 +157,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let mqtt_external = if cfg.mqtt.external_url.is_empty() {
+        None
+    } else {
+        let node = state.node.id.clone();
+        Some(crate::mqtt_external::start(
+            &cfg.mqtt,
+            state.clone(),
+            &node,
+        )?)
+    };
     dosi_api::iot::start(&state);
     let iot_state = state.clone();
     let app = dosi_api::router(state, Arc::new(AllowAll));
@@ -170,6 +180,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // A QoS 1 measure is acknowledged only once written: devices resend
         // what was in flight.
         m.stop();
+    }
+    if let Some(m) = mqtt_external {
+        // Unacknowledged measures stay with the broker's session.
+        m.abort();
     }
     info!("draining done; flushing the outbox and the store");
     if let Err(e) = dosi_api::iot::shutdown(&iot_state).await {
