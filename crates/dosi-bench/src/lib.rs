@@ -7,14 +7,17 @@
 //! (`--threads`, default 1) and an HDR histogram per connection. Each scenario
 //! generates its own data ([`data`]); `load` writes it, the others read or
 //! patch it. `notify` also runs notification receivers in this process
-//! ([`notify`]); `temporal` writes and reads entity history ([`temporal`]).
+//! ([`notify`]); `temporal` writes and reads entity history ([`temporal`]);
+//! `mqtt` publishes device measures to an MQTT broker ([`mqtt`]).
 //! Only loopback targets are accepted unless `--allow-remote`.
 //!
-//! This crate knows nothing of the broker's internals: it speaks HTTP only.
+//! This crate knows nothing of the broker's internals: it speaks HTTP (and
+//! MQTT to brokers) only.
 
 pub mod ceiling;
 pub mod data;
 mod driver;
+pub mod mqtt;
 pub mod notify;
 pub mod target;
 pub mod temporal;
@@ -199,6 +202,10 @@ pub enum Scenario {
     /// Entity history: `--ingest` through batch upserts, `--seed-days` through
     /// POST /temporal/entities, or `--query agg-one|agg-many|lastn` latency and throughput.
     Temporal(Box<temporal::TemporalArgs>),
+    /// IoT devices over MQTT: UltraLight measures to a broker (dosi's
+    /// embedded one, or Mosquitto for the ceiling), ingestion rate and
+    /// accepted → visible latency; `--idle` holds idle device connections.
+    Mqtt(Box<mqtt::MqttArgs>),
 }
 
 impl Scenario {
@@ -215,6 +222,8 @@ impl Scenario {
             Scenario::Notify(n) if n.isolation => "notify-isolation",
             Scenario::Notify(_) => "notify",
             Scenario::Temporal(t) => t.name(),
+            Scenario::Mqtt(m) if m.idle => "mqtt-idle",
+            Scenario::Mqtt(_) => "mqtt",
         }
     }
 }
@@ -256,6 +265,9 @@ pub struct Report {
     /// History ingest, seeding or query figures, for `temporal`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temporal: Option<temporal::TemporalReport>,
+    /// Publish, ingestion and visibility figures, for `mqtt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<mqtt::MqttReport>,
 }
 
 impl fmt::Display for Report {
@@ -285,6 +297,9 @@ impl fmt::Display for Report {
         if let Some(t) = &self.temporal {
             write!(f, "{t}")?;
         }
+        if let Some(m) = &self.mqtt {
+            write!(f, "{m}")?;
+        }
         Ok(())
     }
 }
@@ -305,6 +320,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
 
 /// Runs the benchmark without printing the report.
 pub async fn measure(args: &BenchArgs) -> Result<Report, BenchError> {
+    // MQTT speaks to a broker; it checks its own options and HTTP target.
+    if let Scenario::Mqtt(opts) = &args.scenario {
+        return mqtt::measure(args, opts).await;
+    }
     let common = Common::check(args).await?;
     let workload = workload::Workload::new(&args.scenario, &common.target, args.seed)?;
 
@@ -475,6 +494,7 @@ impl Report {
             max_us,
             notify: None,
             temporal: None,
+            mqtt: None,
         }
     }
 }
@@ -674,6 +694,7 @@ mod tests {
             max_us: 5,
             notify: None,
             temporal: None,
+            mqtt: None,
         };
         let json = serde_json::to_value(&report).expect("serializable");
         assert!(json.get("items_per_s").is_none());

@@ -197,6 +197,12 @@ impl Workload {
             }
             Scenario::Notify(args) => Workload::Notify(Updates::new(args, target)?),
             Scenario::Temporal(args) => crate::temporal::workload(args, target, seed)?,
+            Scenario::Mqtt(_) => {
+                return Err(BenchError::InvalidArg {
+                    name: "scenario",
+                    reason: "mqtt drives a broker, not HTTP requests".into(),
+                })
+            }
         })
     }
 
