@@ -245,6 +245,7 @@ pub async fn command_result(
 pub struct IotRuntime {
     pub(crate) commands: crate::commands::Pending,
     pub(crate) wake: tokio::sync::Notify,
+    pub(crate) batcher: crate::ingest_batch::Batcher,
     started: std::sync::atomic::AtomicBool,
 }
 
@@ -569,12 +570,12 @@ pub(crate) async fn ingest_device(
         .map_err(|e| NgsiError::bad_data(format!("device '{i}': {}", e.detail)))?;
         inputs.push(input);
     }
-    for input in inputs {
-        let out = st.broker.batch_upsert(&tenant, vec![input], true).await?;
-        if let Some((_, e)) = out.errors.into_iter().next() {
-            return Err(e);
-        }
-    }
+    // Shared commits with other devices' measures (`ingest_batch`); returns
+    // once these are written.
+    st.iot_run
+        .batcher
+        .upsert(&st.broker, tenant.clone(), inputs)
+        .await?;
     if let Some(r) = &st.iot {
         let interval = device
             .liveness_interval_secs

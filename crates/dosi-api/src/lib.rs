@@ -17,6 +17,7 @@ mod devices;
 mod discovery;
 mod entities;
 mod history_admin;
+mod ingest_batch;
 pub mod iot;
 mod liveness;
 mod params;

@@ -272,6 +272,56 @@ async fn autoprovision_on_first_measure() {
     assert_eq!(e.body["moisture"]["value"], json!(31.5));
 }
 
+/// Measures arriving together share commits (`ingest_batch`), yet every
+/// measure of a device stays an instance of its history, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_measures_keep_every_instance() {
+    let app = common::app().await;
+    let group = json!({"services": [{"apikey": "burst", "resource": "/iot/d", "entity_type": "Gauge",
+        "attributes": [{"object_id": "h", "name": "height", "type": "Number"}]}]});
+    let r = call(&app, "POST", "/iot/services", "", Some(&group.to_string())).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let calls = (0..60).map(|n| {
+        let uri = format!("/iot/d?k=burst&i=g{}", n % 4);
+        // Each device's measures in order of n; two groups in some payloads.
+        let body = if n % 10 == 0 {
+            format!(
+                "2026-11-22T10:00:{:02}Z|h|{n}#2026-11-22T10:00:{:02}.5Z|h|{n}.5",
+                n, n
+            )
+        } else {
+            format!("2026-11-22T10:00:{n:02}Z|h|{n}")
+        };
+        let app = &app;
+        async move { app.call("POST", &uri, &[], Some(&body)).await }
+    });
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    for d in 0..4 {
+        let h = app
+            .get(&format!(
+                "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:Gauge:g{d}?attrs=height&options=temporalValues"
+            ))
+            .await;
+        assert_eq!(h.status, 200, "{}", h.text);
+        let values = h.body["height"]["values"].as_array().unwrap().clone();
+        let expected: Vec<f64> = (0..60)
+            .filter(|n| n % 4 == d)
+            .flat_map(|n| {
+                let n = n as f64;
+                if n as i64 % 10 == 0 {
+                    vec![n, n + 0.5]
+                } else {
+                    vec![n]
+                }
+            })
+            .collect();
+        let got: Vec<f64> = values.iter().map(|v| v[0].as_f64().unwrap()).collect();
+        assert_eq!(got, expected, "{}", h.text);
+    }
+}
+
 /// A maker's own JSON shape, read with the group's JSONPaths; a bad path is
 /// refused at provisioning.
 #[tokio::test]
