@@ -482,7 +482,11 @@ impl Contexts {
         if let Some(e) = self.find(tenant, url) {
             return Ok(e.document);
         }
-        let doc = self.fetch(url).await?;
+        // The domain packs' contexts are built in (no network), like the core.
+        let doc = match dosi_packs::context_document(url) {
+            Some(d) => Arc::new(d),
+            None => self.fetch(url).await?,
+        };
         let mut entries = self.entries.write();
         if !entries.iter().any(|e| e.url == url) {
             entries.push(ContextEntry {

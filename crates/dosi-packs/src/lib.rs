@@ -78,6 +78,22 @@ pub fn all_packs_context() -> &'static MergedContext {
     MERGED.get_or_init(|| merge_contexts(packs()))
 }
 
+/// Where the packs' contexts are named: `<base><pack>.jsonld` for one pack,
+/// `<base>packs.jsonld` for all of them merged. dosi answers these URLs
+/// itself (no network), like the NGSI-LD core context.
+pub const CONTEXT_BASE_URL: &str = "https://dosi.city/contexts/";
+
+/// The built-in context document named by `url` (see [`CONTEXT_BASE_URL`]).
+pub fn context_document(url: &str) -> Option<Value> {
+    let file = url
+        .strip_prefix(CONTEXT_BASE_URL)?
+        .strip_suffix(".jsonld")?;
+    if file == "packs" {
+        return Some(all_packs_context().document.clone());
+    }
+    pack(file).map(Pack::context)
+}
+
 /// Validates a normalized NGSI-LD entity with short attribute names (as
 /// compacted with its pack's context) against the shape of its type.
 ///
@@ -138,4 +154,19 @@ fn known_kinds(name: &str) -> Vec<AttributeKind> {
         }
     }
     kinds
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn contexts_by_url() {
+        let one = context_document("https://dosi.city/contexts/parking.jsonld").unwrap();
+        assert!(one["@context"]["ParkingSpot"].is_string(), "{one}");
+        let all = context_document("https://dosi.city/contexts/packs.jsonld").unwrap();
+        assert!(all["@context"]["WaterObserved"].is_string(), "{all}");
+        assert!(context_document("https://dosi.city/contexts/nope.jsonld").is_none());
+        assert!(context_document("https://example.org/parking.jsonld").is_none());
+    }
 }
