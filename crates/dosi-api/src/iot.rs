@@ -376,17 +376,23 @@ async fn ingest_http(
     let out = async {
         let p = Params::parse(q)?;
         p.allow(&["k", "i", "t", "getCmd"])?;
-        let (Some(k), Some(i)) = (p.get("k"), p.get("i")) else {
-            return Err(NgsiError::bad_data(
-                "the k (apikey) and i (device id) query parameters are required",
-            ));
-        };
+        let (k, i) = device_params(&p)?;
         ingest_payload(st, k, i, bytes, fmt, p.get("t")).await
     }
     .await;
     observe_ingest("http", started, &out);
     out?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// The `k` (API key) and `i` (device id) query parameters of the IoT Agent paths.
+fn device_params(p: &Params) -> Result<(&str, &str)> {
+    match (p.get("k"), p.get("i")) {
+        (Some(k), Some(i)) => Ok((k, i)),
+        _ => Err(NgsiError::bad_data(
+            "the k (apikey) and i (device id) query parameters are required",
+        )),
+    }
 }
 
 /// `POST /iot/d/commands?k=&i=` (UltraLight `device@command|result`)
@@ -415,12 +421,7 @@ async fn command_result_http(
 ) -> ApiResult<Response> {
     let p = Params::parse(q)?;
     p.allow(&["k", "i"])?;
-    let (Some(k), Some(i)) = (p.get("k"), p.get("i")) else {
-        return Err(NgsiError::bad_data(
-            "the k (apikey) and i (device id) query parameters are required",
-        )
-        .into());
-    };
+    let (k, i) = device_params(&p)?;
     command_result(st, k, i, bytes, fmt).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -428,7 +429,8 @@ async fn command_result_http(
 /// Ingests one device payload, whatever transport carried it: finds the
 /// service group by `apikey` and the device (provisioning it if the group
 /// autoprovisions), decodes and maps every measure first, then writes
-/// through the one write path (one upsert per measure group, in payload
+/// through the one write path (in commits shared with other devices'
+/// measures, `ingest_batch`, each measure group its own instance, in payload
 /// order), so a payload that does not decode or map writes nothing. `t`
 /// stamps measures that carry no timestamp of their own. Returns the number
 /// of measure groups written.

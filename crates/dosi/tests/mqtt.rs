@@ -48,19 +48,8 @@ async fn entity(http: &reqwest::Client, base: &str) -> Option<Value> {
 }
 
 async fn rejected(http: &reqwest::Client, base: &str) -> u64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    // dosi_iot_rejected_total{transport="mqtt",reason="…"} N, summed over reasons.
-    text.lines()
-        .filter(|l| l.starts_with("dosi_iot_rejected_total{") && l.contains("transport=\"mqtt\""))
-        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
-        .sum::<f64>() as u64
+    // dosi_iot_rejected_total{transport="mqtt",reason="…"}, summed over reasons.
+    common::metric_sum(http, base, "dosi_iot_rejected_total", "mqtt").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,20 +107,7 @@ async fn entity(http: &reqwest::Client, base: &str, id: &str) -> Option<Value> {
 
 /// `dosi_iot_messages_total{transport="mqtt-external"}` of one node.
 async fn messages(http: &reqwest::Client, base: &str) -> u64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("dosi_iot_messages_total{") && l.contains("transport=\"mqtt-external\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
-        .sum::<f64>() as u64
+    common::metric_sum(http, base, "dosi_iot_messages_total", "mqtt-external").await
 }
 
 /// Runs an MQTT client until its CONNACK; the client and its driver task.

@@ -53,3 +53,23 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The sum of metric `name` over the series whose labels include
+/// `transport="<transport>"`, scraped from the server's `/metrics`.
+#[allow(dead_code)] // not every test binary uses every helper
+pub async fn metric_sum(http: &reqwest::Client, base: &str, name: &str, transport: &str) -> u64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name}{{");
+    let label = format!("transport=\"{transport}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix) && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
