@@ -21,13 +21,32 @@ fn pt(series: u64, i: u64, gen: u64) -> NewPoint {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        // A file may vanish between listing and copying (a checkpoint
-        // deleting old logs): a crash would not have it either.
-        let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+/// Copies the database directory as a crash at one instant would leave it,
+/// while checkpoints keep running. A plain copy is not such an instant: it
+/// could take an old catalog and miss the log files a newer checkpoint
+/// deleted, or take a new catalog and miss the segment it names. A
+/// checkpoint deletes files only after it has replaced the catalog, and the
+/// catalog's content changes with every checkpoint (its log sequence only
+/// grows), so a copy during which the catalog stayed the same is a state
+/// some crash could have left, possibly in the middle of a checkpoint (new
+/// segments and a rotated log but the old catalog).
+fn crash_copy(from: &Path, to: &Path) {
+    for _ in 0..10_000 {
+        let before = std::fs::read(from.join("catalog")).ok();
+        for e in std::fs::read_dir(to).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            // A file may vanish between listing and copying (a checkpoint
+            // deleting old logs): the catalog check below catches it.
+            let _ = std::fs::copy(e.path(), to.join(e.file_name()));
+        }
+        if std::fs::read(from.join("catalog")).ok() == before {
+            return;
+        }
     }
+    panic!("no copy without a checkpoint completing in between");
 }
 
 /// What a writer task expects of its series: instance → value.
@@ -120,7 +139,7 @@ async fn mutations_during_checkpoints_survive_a_crash() {
         db.sync().await.unwrap();
         // A crash while the checkpoints still run (some mid-way).
         let crashed = tempfile::tempdir().unwrap();
-        copy_dir(dir.path(), crashed.path());
+        crash_copy(dir.path(), crashed.path());
         stop.store(true, Ordering::Relaxed);
         let n = ck.await.unwrap();
         println!("round {round}: {n} checkpoints");
