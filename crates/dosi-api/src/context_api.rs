@@ -123,6 +123,9 @@ pub async fn serve(
             .unwrap_or("{}");
         return Ok(json_reply(StatusCode::OK, doc.as_bytes().to_vec()));
     }
+    if let Some(doc) = dosi_packs::context_document(&id) {
+        return Ok(value_reply(&doc));
+    }
     let e = st
         .contexts
         .serve(&tenant, &id)
@@ -131,6 +134,30 @@ pub async fn serve(
         return Ok(value_reply(&e.details()));
     }
     Ok(value_reply(&e.document))
+}
+
+/// GET /contexts/{file}: the domain packs' `@context`s (`parking.jsonld`, …,
+/// `packs.jsonld` for all of them), served by dosi itself so any client can
+/// use them from here rather than from `https://dosi.city/contexts/…` (which
+/// dosi resolves without network anyway).
+pub async fn pack_context(Path(file): Path<String>) -> ApiResult<Response> {
+    let doc = dosi_packs::context_document(&format!("{}{file}", dosi_packs::CONTEXT_BASE_URL))
+        .ok_or_else(|| {
+            NgsiError::not_found(format!(
+                "no pack @context {file}: one of {} or packs.jsonld",
+                dosi_packs::packs()
+                    .iter()
+                    .map(|p| format!("{}.jsonld", p.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+    let mut r = value_reply(&doc);
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("max-age=86400"),
+    );
+    Ok(r)
 }
 
 /// DELETE /jsonldContexts/{id}

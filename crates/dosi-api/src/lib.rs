@@ -1,6 +1,7 @@
 //! The HTTP edge of dosi: the NGSI-LD API under `/ngsi-ld/v1`, the platform
-//! API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`), `/health` and
-//! `/metrics`.
+//! API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`), `/health`,
+//! `/metrics`, and the operations console at `/` (its files embedded by
+//! `dosi-console`, its live stream and map snapshot in [`live`]).
 //!
 //! Invariant: this is the only crate that knows HTTP. Handlers parse and
 //! negotiate, resolve the request's JSON-LD context, decode with
@@ -11,6 +12,7 @@ mod admin;
 pub mod auth;
 mod batch;
 mod commands;
+mod console;
 mod context_api;
 pub mod contexts;
 mod devices;
@@ -19,10 +21,12 @@ mod entities;
 mod history_admin;
 mod ingest_batch;
 pub mod iot;
+mod live;
 mod liveness;
 mod params;
 pub mod problem;
 mod req;
+pub mod sim;
 pub mod state;
 mod subscriptions;
 mod temporal;
@@ -150,6 +154,12 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
                 .delete(devices::delete),
         )
         .route("/devices/{id}/credentials", post(devices::rotate))
+        .route("/sim", get(sim::status))
+        .route("/sim/scenarios", post(sim::trigger))
+        .route("/sim/basemap", get(sim::basemap))
+        .route("/events", get(live::events))
+        .route("/map/points", get(live::points))
+        .route("/console/config", get(console::config))
         .route("/history/checkpoint", post(history_admin::checkpoint))
         .route("/notifications/dead-letters", get(admin::list))
         .route("/notifications/dead-letters/retry", post(admin::retry_all))
@@ -185,8 +195,11 @@ pub fn router(state: AppState, authorizer: std::sync::Arc<dyn Authorizer>) -> Ro
                 .put(iot::update_device)
                 .delete(iot::delete_device),
         )
+        .route("/contexts/{file}", get(context_api::pack_context))
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::file))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(observe))

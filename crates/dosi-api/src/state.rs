@@ -31,6 +31,13 @@ pub struct ApiConfig {
     pub liveness_check: std::time::Duration,
     /// How often the last-seen table is persisted (and at shutdown).
     pub liveness_persist: std::time::Duration,
+    /// The console's raster tiles, an XYZ URL template
+    /// (`https://tile.example/{z}/{x}/{y}.png`); empty: the offline basemap only.
+    pub console_tile_url: String,
+    /// Attribution shown under the tiles.
+    pub console_tile_attribution: String,
+    /// How long the live stream gathers changes per entity before sending them.
+    pub live_window: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -44,6 +51,9 @@ impl Default for ApiConfig {
             offline_after_secs: 0,
             liveness_check: std::time::Duration::from_secs(1),
             liveness_persist: std::time::Duration::from_secs(30),
+            console_tile_url: String::new(),
+            console_tile_attribution: String::new(),
+            live_window: std::time::Duration::from_millis(150),
         }
     }
 }
@@ -67,6 +77,9 @@ pub struct AppState {
     /// The IoT gateway's running state: commands waiting for their
     /// devices, the liveness watcher's wake-up (see [`crate::iot::start`]).
     pub iot_run: Arc<crate::iot::IotRuntime>,
+    /// The city simulator running in this process (`dosi demo`), if any:
+    /// `/api/v1/sim` controls it.
+    pub sim: Arc<std::sync::OnceLock<Arc<dyn crate::sim::SimControl>>>,
     /// API settings.
     pub config: Arc<ApiConfig>,
     /// Prometheus rendering, when a recorder is installed.

@@ -77,6 +77,7 @@ async fn app_on(dir: &std::path::Path) -> App {
         iot: None,
         mqtt_out: Default::default(),
         iot_run: Default::default(),
+        sim: Default::default(),
         config: Arc::new(ApiConfig::default()),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

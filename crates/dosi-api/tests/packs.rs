@@ -67,3 +67,32 @@ async fn pack_contexts_resolve_without_network() {
     );
     assert!(merged.body["width"].is_object(), "{}", merged.text);
 }
+
+#[tokio::test]
+async fn pack_contexts_are_served_over_http() {
+    let app = common::app().await;
+    for p in dosi_packs::packs() {
+        let r = app.get(&format!("/contexts/{}.jsonld", p.name)).await;
+        assert_eq!(r.status, 200, "{}: {}", p.name, r.text);
+        assert_eq!(r.body, p.context(), "{}", p.name);
+    }
+    let all = app.get("/contexts/packs.jsonld").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert!(all.body["@context"].is_object() || all.body["@context"].is_array());
+    // The same documents under the NGSI-LD context API, by their URL.
+    let by_url = app
+        .get("/ngsi-ld/v1/jsonldContexts/https%3A%2F%2Fdosi.city%2Fcontexts%2Fflood.jsonld")
+        .await;
+    assert_eq!(by_url.status, 200, "{}", by_url.text);
+    assert_eq!(by_url.body, dosi_packs::pack("flood").unwrap().context());
+    let missing = app.get("/contexts/nope.jsonld").await;
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("parking.jsonld"),
+        "{}",
+        missing.text
+    );
+}

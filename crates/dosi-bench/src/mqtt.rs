@@ -40,9 +40,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1 as client;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
+
+use dosi_fleet::wire::{connect_packet, put_publish, read_packet, subscribe_packet, PINGREQ};
 
 use crate::target::Target;
 use crate::{BenchArgs, BenchError, Report};
@@ -222,94 +224,7 @@ fn broker_addr(url: &str, allow_remote: bool) -> Result<SocketAddr, BenchError> 
 
 // ---- MQTT 3.1.1 packets ---------------------------------------------------
 
-fn put_len(buf: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let mut b = (n % 128) as u8;
-        n /= 128;
-        if n > 0 {
-            b |= 0x80;
-        }
-        buf.push(b);
-        if n == 0 {
-            return;
-        }
-    }
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
-    buf.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    buf.extend_from_slice(s);
-}
-
-fn connect_packet(client_id: &str, user: Option<&str>, password: Option<&str>) -> Vec<u8> {
-    let mut body = Vec::with_capacity(64);
-    put_str(&mut body, b"MQTT");
-    body.push(4);
-    let mut flags = 0x02; // clean session
-    if user.is_some() {
-        flags |= 0x80;
-    }
-    if password.is_some() {
-        flags |= 0x40;
-    }
-    body.push(flags);
-    body.extend_from_slice(&KEEP_ALIVE_S.to_be_bytes());
-    put_str(&mut body, client_id.as_bytes());
-    if let Some(u) = user {
-        put_str(&mut body, u.as_bytes());
-    }
-    if let Some(p) = password {
-        put_str(&mut body, p.as_bytes());
-    }
-    let mut p = vec![0x10];
-    put_len(&mut p, body.len());
-    p.extend_from_slice(&body);
-    p
-}
-
-fn put_publish(buf: &mut Vec<u8>, topic: &str, payload: &[u8], qos: u8, pkid: u16) {
-    let len = 2 + topic.len() + if qos > 0 { 2 } else { 0 } + payload.len();
-    buf.push(0x30 | (qos << 1));
-    put_len(buf, len);
-    put_str(buf, topic.as_bytes());
-    if qos > 0 {
-        buf.extend_from_slice(&pkid.to_be_bytes());
-    }
-    buf.extend_from_slice(payload);
-}
-
-fn subscribe_packet(filter: &str, qos: u8) -> Vec<u8> {
-    let mut body = vec![0, 1];
-    put_str(&mut body, filter.as_bytes());
-    body.push(qos);
-    let mut p = vec![0x82];
-    put_len(&mut p, body.len());
-    p.extend_from_slice(&body);
-    p
-}
-
-const PINGREQ: [u8; 2] = [0xc0, 0];
-
-/// Reads one packet: its first byte and its body.
-async fn read_packet<R: AsyncRead + Unpin>(r: &mut R, body: &mut Vec<u8>) -> std::io::Result<u8> {
-    let kind = r.read_u8().await?;
-    let mut len = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = r.read_u8().await?;
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-        if shift > 21 {
-            return Err(std::io::Error::other("bad remaining length"));
-        }
-    }
-    body.resize(len, 0);
-    r.read_exact(body).await?;
-    Ok(kind)
-}
+// The packets: `dosi_fleet::wire`, shared with the city simulator's devices.
 
 /// Opens a connection from `source` (any when `None`) and waits for CONNACK.
 async fn open(
@@ -325,7 +240,7 @@ async fn open(
     }
     let mut s = socket.connect(broker).await?;
     let _ = s.set_nodelay(true);
-    s.write_all(&connect_packet(client_id, user, password))
+    s.write_all(&connect_packet(client_id, user, password, KEEP_ALIVE_S))
         .await?;
     let mut body = Vec::new();
     let kind = tokio::time::timeout(Duration::from_secs(30), read_packet(&mut s, &mut body))
@@ -529,7 +444,7 @@ async fn publisher(
                 let _ = write!(payload, "m{m}|{}.{}", 20 + n % 10, n % 100);
             }
             let topic = &devices[n as usize % devices.len()];
-            put_publish(&mut buf, topic, payload.as_bytes(), qos, pkid);
+            put_publish(&mut buf, topic, payload.as_bytes(), qos, pkid, false);
             n += 1;
         }
         if let Err(e) = w.write_all(&buf).await {
@@ -640,6 +555,7 @@ async fn sampler(
             format!("v|{token}").as_bytes(),
             1,
             (k % 60_000 + 1) as u16,
+            false,
         );
         if s.write_all(&buf).await.is_err() {
             return (hist, lost);
@@ -938,6 +854,7 @@ fn wrap(scenario: &str, connections: usize, m: MqttReport, window: Duration) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dosi_fleet::wire::put_len;
 
     #[test]
     fn remaining_lengths() {
@@ -957,7 +874,7 @@ mod tests {
     #[tokio::test]
     async fn packets_read_back() {
         let mut buf = Vec::new();
-        put_publish(&mut buf, "/k/d1/attrs", b"t|1", 1, 7);
+        put_publish(&mut buf, "/k/d1/attrs", b"t|1", 1, 7, false);
         let mut r = &buf[..];
         let mut body = Vec::new();
         let kind = read_packet(&mut r, &mut body).await.unwrap();

@@ -506,7 +506,19 @@ impl Registry {
     /// first check cost tens of milliseconds of CPU: call it off the async
     /// threads (`spawn_blocking`). A pair that verified once is remembered
     /// (as a digest) until the device's credentials change.
+    ///
+    /// A device with an access token may also connect with the token as its
+    /// password and its device id (or MQTT username) as the username, as
+    /// ThingsBoard and others allow: a token is a random secret checked by
+    /// its digest, so no slow hash is needed and thousands of devices can
+    /// (re)connect at once.
     pub fn authenticate_mqtt(&self, username: &str, password: &[u8]) -> Option<DeviceIdentity> {
+        if let Some(id) = std::str::from_utf8(password)
+            .ok()
+            .and_then(|token| self.token_identity_for(username, token))
+        {
+            return Some(id);
+        }
         let mut h = sha2::Sha256::new();
         sha2::Digest::update(&mut h, username.as_bytes());
         sha2::Digest::update(&mut h, [0u8]);
@@ -539,6 +551,21 @@ impl Registry {
         }
         g.verified.insert(username.to_string(), digest);
         g.identity(&key)
+    }
+
+    /// The device `token` belongs to, if `username` names that device (its
+    /// id or its MQTT username).
+    fn token_identity_for(&self, username: &str, token: &str) -> Option<DeviceIdentity> {
+        let digest = credentials::token_digest(token);
+        let g = self.inner.read();
+        let key = g.by_token.get(&digest)?;
+        let named = key.1 == username
+            || g.creds.get(key).and_then(|c| c.mqtt_username.as_deref()) == Some(username);
+        if named {
+            g.identity(key)
+        } else {
+            None
+        }
     }
 
     /// The device an access token belongs to.
@@ -824,6 +851,18 @@ mod tests {
         assert_eq!(r.authenticate_mqtt("nobody", b"pw1"), None);
         assert_eq!(r.authenticate_token(&token), Some(me.clone()));
         assert_eq!(r.authenticate_token("x"), None);
+        // The token is also an MQTT password, with the device id or the
+        // MQTT username as the username, and for no other device.
+        assert_eq!(
+            r.authenticate_mqtt("d1", token.as_bytes()),
+            Some(me.clone())
+        );
+        assert_eq!(
+            r.authenticate_mqtt("gauge-1", token.as_bytes()),
+            Some(me.clone())
+        );
+        assert_eq!(r.authenticate_mqtt("d2", token.as_bytes()), None);
+        assert_eq!(r.authenticate_mqtt("d1", b"not-the-token"), None);
         // Another device cannot take the username.
         let taken = r
             .set_credentials("city", "d2", c.clone())

@@ -1028,7 +1028,7 @@ impl City {
         for k in 0..c.river {
             let chainage = (k as f64 + 0.5) / c.river as f64;
             let p = geo::along(&self.river.points, chainage).offset(g.jitter(10.0), g.jitter(10.0));
-            let base = g.rng.random_range(0.8..1.8);
+            let base: f64 = g.rng.random_range(0.8..1.8);
             let id = format!("river-{k:03}");
             let d = Device {
                 entity_id: format!("urn:ngsi-ld:WaterObserved:{id}"),
@@ -1045,6 +1045,11 @@ impl City {
                         )),
                     ),
                     ("refDevice", json!(format!("urn:ngsi-ld:Device:{id}-radar"))),
+                    (
+                        "warningStage",
+                        json!(((base + 2.0) * 100.0).round() / 100.0),
+                    ),
+                    ("alertStage", json!(((base + 3.0) * 100.0).round() / 100.0)),
                 ],
                 kind: Kind::RiverGauge {
                     chainage,

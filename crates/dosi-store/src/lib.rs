@@ -105,6 +105,18 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> Result<QueryResult>;
 
+    /// Every entity of `tenant`, in creation order, with only the attributes
+    /// named in `attrs` (expanded names; those it has): an overview that
+    /// reads a few attributes of many entities (the console's map) need not
+    /// decode the rest. The default answers whole entities.
+    async fn project_all(&self, tenant: &TenantId, attrs: &[&str]) -> Result<Vec<Arc<Entity>>> {
+        let _ = attrs;
+        Ok(self
+            .query(tenant, &EntityFilter::default(), Page::ALL)
+            .await?
+            .entities)
+    }
+
     /// True if `tenant` has been written to (the default tenant always exists).
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool>;
 

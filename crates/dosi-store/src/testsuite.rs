@@ -95,6 +95,7 @@ macro_rules! store_test_suite {
             concurrent_commits,
             value_queries_match_a_scan,
             value_queries_after_reopen,
+            project_all_keeps_the_named_attributes,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1209,6 +1210,33 @@ async fn check_all(s: &dyn Store, model: &Model, queries: &[QueryCase]) {
             panic!("{e}");
         }
     }
+}
+
+/// `project_all`: every entity of the tenant in creation order, with at least
+/// the named attributes it has (a backend may return more).
+pub async fn project_all_keeps_the_named_attributes(f: &dyn StoreFactory) {
+    let s = f.open().await;
+    let d = TenantId::default_tenant();
+    let a = ent(
+        "A",
+        "Spot",
+        &[("status", json!("free")), ("name", json!("a"))],
+    );
+    let b = ent("B", "Spot", &[("name", json!("b"))]);
+    commit(&*s, &d, vec![put(&b), put(&a)]).await;
+    commit(&*s, &t("other"), vec![put(&ent("C", "Spot", &[]))]).await;
+    let status = iri("status");
+    let got = s.project_all(&d, &[&status]).await.expect("project_all");
+    let ids: Vec<&str> = got.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["urn:ngsi-ld:B", "urn:ngsi-ld:A"]);
+    assert_eq!(got[1].attrs.get(&status), a.attrs.get(&status));
+    assert_eq!(got[1].types, a.types);
+    assert!(!got[0].attrs.contains_key(&status));
+    assert!(s
+        .project_all(&t("nobody"), &[&status])
+        .await
+        .expect("project_all")
+        .is_empty());
 }
 
 #[cfg(test)]

@@ -28,6 +28,20 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// The IoT gateway: commands and device liveness.
     pub iot: IotConfig,
+    /// The operations console at `/`.
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the operations console served at `/`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// XYZ raster tiles under the map, a URL template with `{z}`, `{x}`,
+    /// `{y}` (and optionally `{s}`); empty = no tiles, the console draws the
+    /// simulated city's own geometry (works offline).
+    pub tile_url: String,
+    /// Attribution shown under the tiles (required by most tile providers).
+    pub tile_attribution: String,
 }
 
 /// `[iot]`: commands to devices and device liveness.

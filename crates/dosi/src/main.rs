@@ -1,6 +1,8 @@
 //! `dosi`: the one binary. `dosi serve` runs the platform; `dosi bench` drives
 //! a running server with load; `dosi export` writes a range of a running
-//! server's attribute history as CSV or NDJSON.
+//! server's attribute history as CSV or NDJSON; `dosi demo` runs the
+//! platform with the simulated city; `dosi sim` runs the city's devices
+//! against a running server; `dosi scenario` starts a scenario.
 
 mod config;
 mod export;
@@ -8,6 +10,7 @@ mod gateway;
 mod mqtt;
 mod mqtt_external;
 mod serve;
+mod sim;
 
 use std::path::PathBuf;
 
@@ -31,6 +34,16 @@ struct Cli {
 enum Command {
     /// Runs the platform: NGSI-LD API, /health, /metrics.
     Serve(ServeArgs),
+    /// Runs the platform with Dosi City, a simulated city, publishing into it.
+    #[command(
+        after_help = "Demo defaults (instead of serve's): --http 127.0.0.1:1026, --data-dir ./dosi-demo-data, \
+--mqtt 127.0.0.1:1883 or, when that port is taken, a free one; --speed 10. The console is at http://<http>/."
+    )]
+    Demo(sim::DemoArgs),
+    /// Runs the simulated city's devices against a running server (MQTT and HTTP).
+    Sim(sim::SimArgs),
+    /// Starts a scenario (flood, earthquake, crash, …) on a server running `dosi demo`.
+    Scenario(sim::ScenarioArgs),
     /// Drives a running server with load and prints throughput and latency.
     Bench(dosi_bench::BenchArgs),
     /// Exports a time range of attribute history from a running server as CSV or NDJSON.
@@ -71,6 +84,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => rt.block_on(serve::run(args)),
+        Command::Demo(args) => rt.block_on(sim::demo(args)),
+        Command::Sim(args) => rt.block_on(sim::run(args)),
+        Command::Scenario(args) => rt.block_on(sim::scenario(args)),
         Command::Bench(args) => rt.block_on(async {
             dosi_bench::run(args).await?;
             Ok(())

@@ -463,6 +463,7 @@ mod tests {
             iot: Some(dosi_iot::Registry::open(store).await.unwrap()),
             mqtt_out: Default::default(),
             iot_run: Default::default(),
+            sim: Default::default(),
             config: Arc::new(ApiConfig::default()),
             metrics: None,
             ready: Arc::new(AtomicBool::new(true)),

@@ -1,6 +1,7 @@
 //! `dosi serve`: opens the store, wires broker, bus and API, and serves until
 //! SIGTERM/SIGINT, then drains requests and flushes the store.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +33,9 @@ fn init_logging(cfg: &Config) {
     }
 }
 
-/// Runs the server until a shutdown signal.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// The configuration of `dosi serve` and `dosi demo`: the file, `DOSI_*`
+/// variables, then the flags.
+pub fn config_for(args: ServeArgs) -> anyhow::Result<Config> {
     let mut cfg = Config::load(args.config.as_deref())?;
     if let Some(h) = args.http {
         cfg.http.addr = h;
@@ -45,6 +47,72 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         cfg.mqtt.addr = m;
         cfg.mqtt.addr_explicit = true;
     }
+    Ok(cfg)
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let running = start(config_for(args)?).await?;
+    // A line scripts and tests can wait for.
+    println!("dosi listening on http://{}", running.http_addr);
+    running.wait().await
+}
+
+/// A started platform: the listeners are bound and serving.
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// Where the embedded MQTT broker listens (plain), if it runs.
+    pub mqtt_addr: Option<SocketAddr>,
+    /// The API's state (registry, broker, simulator slot, …).
+    pub state: AppState,
+    signal: tokio::sync::watch::Receiver<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    mqtt: Option<crate::mqtt::Mqtt>,
+    mqtt_external: Option<tokio::task::JoinHandle<()>>,
+    notifier: Arc<Notifier>,
+    history: Option<Arc<dosi_history::History>>,
+    store: Arc<dyn Store>,
+}
+
+impl Running {
+    /// Resolves once a shutdown signal (SIGINT, SIGTERM) was received; the
+    /// HTTP listener is then draining.
+    pub async fn signalled(&self) {
+        let mut s = self.signal.clone();
+        let _ = s.wait_for(|v| *v).await;
+    }
+
+    /// Serves until a shutdown signal, then drains requests and flushes the
+    /// outbox, the history and the store.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await??;
+        if let Some(m) = self.mqtt {
+            // A QoS 1 measure is acknowledged only once written: devices resend
+            // what was in flight.
+            m.stop();
+        }
+        if let Some(m) = self.mqtt_external {
+            // Unacknowledged measures stay with the broker's session.
+            m.abort();
+        }
+        info!("draining done; flushing the outbox and the store");
+        if let Err(e) = dosi_api::iot::shutdown(&self.state).await {
+            tracing::warn!(error = %e.detail, "cannot persist the devices' last-seen table");
+        }
+        self.notifier.close().await;
+        if let Some(h) = &self.history {
+            h.sync().await.context("flushing the history")?;
+        }
+        self.store.flush().await.context("flushing the store")?;
+        info!("bye");
+        Ok(())
+    }
+}
+
+/// Opens the store, wires broker, bus, history, notifier, IoT gateway and
+/// API, and starts serving; [`Running::wait`] runs it to the end.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     init_logging(&cfg);
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -137,12 +205,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         mqtt_out: Default::default(),
         iot_run: Default::default(),
+        sim: Default::default(),
         config: Arc::new(ApiConfig {
             max_body_bytes: cfg.http.max_body_bytes,
             max_limit: cfg.http.max_query_limit,
             temporal_page: cfg.history.page_instances,
             command_timeout: Duration::from_secs(cfg.iot.command_timeout_secs.max(1)),
             offline_after_secs: cfg.iot.offline_after_secs,
+            console_tile_url: cfg.console.tile_url.clone(),
+            console_tile_attribution: cfg.console.tile_attribution.clone(),
             ..ApiConfig::default()
         }),
         metrics,
@@ -168,34 +239,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?)
     };
     dosi_api::iot::start(&state);
-    let iot_state = state.clone();
-    let app = dosi_api::router(state, Arc::new(AllowAll));
+    let app = dosi_api::router(state.clone(), Arc::new(AllowAll));
     info!(addr = %local, "dosi serving NGSI-LD at http://{local}/ngsi-ld/v1");
-    // A line scripts and tests can wait for.
-    println!("dosi listening on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(ready))
-        .await?;
-    if let Some(m) = mqtt {
-        // A QoS 1 measure is acknowledged only once written: devices resend
-        // what was in flight.
-        m.stop();
-    }
-    if let Some(m) = mqtt_external {
-        // Unacknowledged measures stay with the broker's session.
-        m.abort();
-    }
-    info!("draining done; flushing the outbox and the store");
-    if let Err(e) = dosi_api::iot::shutdown(&iot_state).await {
-        tracing::warn!(error = %e.detail, "cannot persist the devices' last-seen table");
-    }
-    notifier.close().await;
-    if let Some(h) = &history {
-        h.sync().await.context("flushing the history")?;
-    }
-    store.flush().await.context("flushing the store")?;
-    info!("bye");
-    Ok(())
+    let (tx, signal) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown_signal(ready).await;
+                let _ = tx.send(true);
+            })
+            .await
+    });
+    Ok(Running {
+        http_addr: local,
+        mqtt_addr: mqtt.as_ref().and_then(|m| m.addr),
+        state,
+        signal,
+        server,
+        mqtt,
+        mqtt_external,
+        notifier,
+        history,
+        store,
+    })
 }
 
 /// This node's stable identity: generated on first start, kept in the store.

@@ -96,6 +96,7 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
         ),
         mqtt_out: Default::default(),
         iot_run: Default::default(),
+        sim: Default::default(),
         config: Arc::new(config),
         metrics: None,
         ready: Arc::new(AtomicBool::new(true)),

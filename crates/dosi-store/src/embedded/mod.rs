@@ -663,6 +663,28 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn project_all(&self, tenant: &TenantId, attrs: &[&str]) -> Result<Vec<Arc<Entity>>> {
+        let Some(t) = self.state.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let keep: Vec<u32> = attrs
+            .iter()
+            .filter_map(|a| self.state.names.lookup(a))
+            .collect();
+        let rows: Vec<Row> = t.read().rows_from(0).map(|(_, r)| r.clone()).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, row) in rows.iter().enumerate() {
+            let e = codec::decode_only(&row.id, &row.blob, &self.state.names, &keep)
+                .map_err(|e| StoreError::Corrupt(format!("entity {}: {e}", row.id)))?;
+            out.push(Arc::new(e));
+            if k % CHUNK == CHUNK - 1 {
+                // Long scans decode on this task; let others run between chunks.
+                tokio::task::yield_now().await;
+            }
+        }
+        Ok(out)
+    }
+
     async fn tenant_exists(&self, tenant: &TenantId) -> Result<bool> {
         Ok(self.state.tenants.read().contains_key(tenant))
     }

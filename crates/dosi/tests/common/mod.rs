@@ -1,9 +1,10 @@
-//! Starting a real `dosi serve` process for the crash tests.
+//! Starting a real `dosi serve` process for the crash tests, and reading its metrics.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// A running `dosi serve` and its base URL.
+#[allow(dead_code)] // not every test binary uses every helper
 pub struct Server {
     pub child: Child,
     pub base: String,
