@@ -160,7 +160,8 @@ impl Sealed {
 }
 
 struct Series {
-    key: Vec<u8>,
+    /// Shared with the key indexes of [`Tsdb`] (one copy per series).
+    key: Key,
     next: u64,
     /// Points not sealed yet, sorted by (recorded, instance).
     head: Vec<Point>,
@@ -185,7 +186,7 @@ impl Series {
         Ok(true)
     }
 
-    fn new(key: Vec<u8>) -> Self {
+    fn new(key: Key) -> Self {
         Self {
             key,
             next: 1,
@@ -200,9 +201,13 @@ impl Series {
         match self.head.last() {
             Some(l) if (l.recorded, l.instance) > k => {
                 let i = self.head.partition_point(|q| (q.recorded, q.instance) < k);
+                grow_exact(&mut self.head);
                 self.head.insert(i, p);
             }
-            _ => self.head.push(p),
+            _ => {
+                grow_exact(&mut self.head);
+                self.head.push(p);
+            }
         }
     }
 
@@ -258,7 +263,7 @@ pub struct Tsdb {
     /// while it rotates the log, so that every record is wholly in the old
     /// file or in the new one.
     gate: RwLock<()>,
-    keys: RwLock<BTreeMap<Vec<u8>, SeriesId>>,
+    keys: RwLock<BTreeMap<Key, SeriesId>>,
     /// The same map hashed and sharded, for the point lookups of every
     /// append (the ordered map serves prefix scans).
     lookup: Vec<RwLock<KeyIndex>>,
@@ -270,6 +275,8 @@ pub struct Tsdb {
     /// Log bytes before the current log files (the lsn of the last cut).
     wal_base: AtomicU64,
     sealed_bytes: AtomicU64,
+    /// Size of the catalog file last written or loaded.
+    catalog_bytes: AtomicU64,
 }
 
 fn sync_dir(dir: &Path, fsync: bool) -> Result<()> {
@@ -304,6 +311,7 @@ struct Loaded {
     applied: HashMap<SeriesId, u64>,
     segs: HashMap<u64, Arc<Segment>>,
     bytes: u64,
+    catalog_bytes: u64,
 }
 
 impl Tsdb {
@@ -351,12 +359,19 @@ impl Tsdb {
         let file = create_wal(&cfg.dir, seq, cfg.fsync)?;
         let wal = Wal::start(&cfg.dir, file, kept, cfg.fsync)?;
 
-        let mut shards: Vec<HashMap<SeriesId, Series>> =
-            (0..SHARDS).map(|_| HashMap::new()).collect();
-        let mut keys = BTreeMap::new();
-        let mut lookup: Vec<KeyIndex> = (0..SHARDS).map(|_| HashMap::default()).collect();
+        // Sized up front and the ordered index built in one sorted pass:
+        // with millions of series, rehashing and one-by-one B-tree inserts
+        // were most of the time to open.
+        let per_shard = loaded.series.len() / SHARDS + 1;
+        let mut shards: Vec<HashMap<SeriesId, Series>> = (0..SHARDS)
+            .map(|_| HashMap::with_capacity(per_shard))
+            .collect();
+        let mut lookup: Vec<KeyIndex> = (0..SHARDS)
+            .map(|_| HashMap::with_capacity_and_hasher(per_shard, Default::default()))
+            .collect();
         for (id, s) in loaded.series {
-            if let Some(&other) = keys.get(&s.key) {
+            let index = &mut lookup[lookup_shard(&s.key)];
+            if let Some(&other) = index.get(&s.key) {
                 // Two live series never share a key, and ids only grow: the
                 // older one was deleted while the checkpoint that wrote this
                 // catalog was sealing (its deletion is in the log too, unless
@@ -366,10 +381,13 @@ impl Tsdb {
                 }
                 shards[(other % SHARDS as u64) as usize].remove(&other);
             }
-            keys.insert(s.key.clone(), id);
-            lookup[lookup_shard(&s.key)].insert(s.key.clone(), id);
+            index.insert(s.key.clone(), id);
             shards[(id % SHARDS as u64) as usize].insert(id, s);
         }
+        let keys: BTreeMap<Key, SeriesId> = lookup
+            .iter()
+            .flat_map(|index| index.iter().map(|(k, id)| (k.clone(), *id)))
+            .collect();
         let db = Self {
             cfg,
             gate: RwLock::new(()),
@@ -389,6 +407,7 @@ impl Tsdb {
             }),
             wal_base: AtomicU64::new(0),
             sealed_bytes: AtomicU64::new(loaded.bytes),
+            catalog_bytes: AtomicU64::new(loaded.catalog_bytes),
         };
         for s in wal_files {
             // Only the catalog's own first log file can hold records that the
@@ -482,16 +501,17 @@ impl Tsdb {
             }
             None => self.next_id.fetch_add(1, AtOrd::Relaxed),
         };
-        keys.insert(key.to_vec(), id);
-        self.lookup[lookup_shard(key)]
+        let key: Key = Arc::from(key);
+        keys.insert(key.clone(), id);
+        self.lookup[lookup_shard(&key)]
             .write()
-            .insert(key.to_vec(), id);
+            .insert(key.clone(), id);
         // On replay the series may exist already (a catalog written while a
         // same-key series was being replaced): keep it.
         self.shard(id)
             .write()
             .entry(id)
-            .or_insert_with(|| Series::new(key.to_vec()));
+            .or_insert_with(|| Series::new(key.clone()));
         if log {
             let mut b = Vec::new();
             wal::frame_rec(
@@ -508,11 +528,12 @@ impl Tsdb {
 
     /// Every series whose key starts with `prefix`, in key order.
     pub fn series_by_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, SeriesId)> {
+        use std::ops::Bound;
         self.keys
             .read()
-            .range(prefix.to_vec()..)
+            .range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.clone(), *v))
+            .map(|(k, v)| (k.to_vec(), *v))
             .collect()
     }
 
@@ -1097,7 +1118,10 @@ impl Tsdb {
         let mut placed = 0usize;
         let sparse = self.sparse_segments();
         let mut next_chunk = ck.next_chunk;
-        let mut body = Vec::new();
+        // The catalog is rewritten whole: size its buffer like the last one
+        // instead of growing it by doubling (hundreds of MiB with millions
+        // of series, each growth a copy and fresh pages).
+        let mut body = Vec::with_capacity(self.catalog_bytes.load(AtOrd::Relaxed) as usize);
         let mut nseries = 0u64;
         let mut referenced: HashMap<u64, u64> = HashMap::new();
         let mut local = Vec::new();
@@ -1132,7 +1156,7 @@ impl Tsdb {
             referenced.insert(seg.id, seg_len);
             Some(seg)
         };
-        let catalog = self.encode_catalog(&ck, new_seq, &referenced, nseries, &body);
+        let header = self.encode_catalog(&ck, new_seq, &referenced, nseries);
         if let Some(seg) = &seg {
             ck.unwritten.push(seg.clone());
         }
@@ -1161,7 +1185,9 @@ impl Tsdb {
         if let Some(e) = err {
             return Err(e);
         }
-        write_atomic(&dir, &catalog, self.cfg.fsync)?;
+        let catalog_len = write_catalog(&dir, &header, &body, self.cfg.fsync)?;
+        drop(body);
+        self.catalog_bytes.store(catalog_len, AtOrd::Relaxed);
         // The catalog covers everything logged before the cut.
         for e in fs::read_dir(&dir)? {
             let e = e?;
@@ -1186,7 +1212,7 @@ impl Tsdb {
         }
         let seg_bytes: u64 = referenced.values().sum();
         self.sealed_bytes
-            .store(seg_bytes + catalog.len() as u64, AtOrd::Relaxed);
+            .store(seg_bytes + catalog_len, AtOrd::Relaxed);
         self.wal_base.store(cut_lsn, AtOrd::Relaxed);
         ck.last = Instant::now();
         Ok(())
@@ -1297,6 +1323,7 @@ impl Tsdb {
                 });
                 *next_chunk += 1;
                 placed += 1;
+                grow_exact(&mut series.chunks);
                 series.chunks.push(Sealed {
                     c,
                     dead: Vec::new(),
@@ -1314,7 +1341,6 @@ impl Tsdb {
         wal_seq: u64,
         segs: &HashMap<u64, u64>,
         nseries: u64,
-        body: &[u8],
     ) -> Vec<u8> {
         let mut b = CAT_MAGIC.to_vec();
         put_uvarint(&mut b, self.next_id.load(AtOrd::Relaxed));
@@ -1337,15 +1363,12 @@ impl Tsdb {
         }
         drop(meta);
         put_uvarint(&mut b, nseries);
-        b.extend_from_slice(body);
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
         b
     }
 
     /// Starts the background checkpoint task with the default
-    /// [`Maintenance`] (log ≥ 64 MiB or five minutes old). It ends when the
-    /// database is dropped.
+    /// [`Maintenance`] (log ≥ 64 MiB and ≥ half the catalog, or five
+    /// minutes old). It ends when the database is dropped.
     pub fn spawn_maintenance(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         self.spawn_maintenance_with(Maintenance::default())
     }
@@ -1363,8 +1386,14 @@ impl Tsdb {
                 let wal = db.stats_wal_bytes();
                 // A held lock means a checkpoint is running: not due.
                 let since = db.ckpt.try_lock().map(|c| c.last.elapsed());
+                // Every checkpoint rewrites the whole catalog, so with
+                // millions of series a fixed log threshold would spend most
+                // of the ingest in catalog writes: wait until the log holds
+                // half the catalog's bytes too (recovery then replays at
+                // most that much log).
+                let threshold = m.wal_bytes.max(db.catalog_bytes.load(AtOrd::Relaxed) / 2);
                 let due =
-                    wal > 0 && since.is_some_and(|since| wal >= m.wal_bytes || since >= m.interval);
+                    wal > 0 && since.is_some_and(|since| wal >= threshold || since >= m.interval);
                 if !due {
                     continue;
                 }
@@ -1566,16 +1595,26 @@ fn write_segment(dir: &Path, seg: &Segment, fsync: bool) -> Result<File> {
     Ok(f)
 }
 
-fn write_atomic(dir: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
+/// Writes the catalog (`header`, `body`, then the CRC of both) under a
+/// temporary name and renames it into place; returns its size. The parts
+/// are written as they are, not copied into one buffer first.
+fn write_catalog(dir: &Path, header: &[u8], body: &[u8], fsync: bool) -> Result<u64> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(header);
+    crc.update(body);
+    let crc = crc.finalize().to_le_bytes();
     let tmp = dir.join(CATALOG_TMP);
     let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
+    f.write_all(header)?;
+    f.write_all(body)?;
+    f.write_all(&crc)?;
     if fsync {
         f.sync_all()?;
     }
     drop(f);
     fs::rename(&tmp, dir.join(CATALOG))?;
-    sync_dir(dir, fsync)
+    sync_dir(dir, fsync)?;
+    Ok((header.len() + body.len() + crc.len()) as u64)
 }
 
 fn load_catalog(dir: &Path) -> Result<Loaded> {
@@ -1589,6 +1628,7 @@ fn load_catalog(dir: &Path) -> Result<Loaded> {
         applied: HashMap::new(),
         segs: HashMap::new(),
         bytes: 0,
+        catalog_bytes: 0,
     };
     let bytes = match fs::read(dir.join(CATALOG)) {
         Ok(b) => b,
@@ -1646,7 +1686,7 @@ fn load_catalog(dir: &Path) -> Result<Loaded> {
     }
     for _ in 0..r.len(3)? {
         let id = r.uvarint()?;
-        let mut s = Series::new(r.lbytes()?.to_vec());
+        let mut s = Series::new(Arc::from(r.lbytes()?));
         s.next = r.uvarint()?;
         if v2 {
             let applied = r.uvarint()?;
@@ -1679,6 +1719,7 @@ fn load_catalog(dir: &Path) -> Result<Loaded> {
                 prev = prev.wrapping_add(r.uvarint()?);
                 dead.push(prev);
             }
+            grow_exact(&mut s.chunks);
             s.chunks.push(Sealed {
                 c: Arc::new(Chunk {
                     id: cid,
@@ -1701,6 +1742,7 @@ fn load_catalog(dir: &Path) -> Result<Loaded> {
         return Err(corrupt("catalog: trailing bytes"));
     }
     l.bytes += bytes.len() as u64;
+    l.catalog_bytes = bytes.len() as u64;
     Ok(l)
 }
 
@@ -1713,7 +1755,21 @@ impl std::fmt::Debug for Tsdb {
 }
 
 /// Series keys to ids, hashed (one shard of the lookup).
-type KeyIndex = HashMap<Vec<u8>, SeriesId, BuildHasherDefault<Fnv>>;
+type KeyIndex = HashMap<Key, SeriesId, BuildHasherDefault<Fnv>>;
+
+/// A series key, stored once and shared by the ordered index, the hashed
+/// index and the series itself (with 13 million series, three owned copies
+/// of ~100-byte keys were a third of the resident memory).
+type Key = Arc<[u8]>;
+
+/// Grows `v` by one slot without over-allocating while it is small: most
+/// series hold one or two head points and chunks between checkpoints, and
+/// `Vec`'s first allocation of four would be most of their memory.
+fn grow_exact<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact(v.len().clamp(1, 64));
+    }
+}
 
 /// FNV-1a, 64 bits: a fast hash for the series-key lookup (keys are not
 /// attacker-chosen in a way that matters: a collision only costs a compare).

@@ -192,7 +192,8 @@ impl Config {
 /// heads (a checkpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Maintenance {
-    /// Checkpoint when the write-ahead log holds this many bytes …
+    /// Checkpoint when the write-ahead log holds this many bytes (and at
+    /// least half as many as the catalog, which every checkpoint rewrites) …
     pub wal_bytes: u64,
     /// … or when the last checkpoint is this old (and the log not empty).
     pub interval: std::time::Duration,
