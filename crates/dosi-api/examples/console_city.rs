@@ -129,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
     let history =
         dosi_history::History::open(dosi_history::HistoryConfig::new(dir.path().join("history")))?;
     broker.add_hook(history.hook());
-    let state = AppState {
+    let state = AppState::new(dosi_api::state::Shared {
         broker: broker.clone(),
         contexts,
         notifier,
@@ -147,7 +147,7 @@ async fn main() -> anyhow::Result<()> {
         node: Arc::new(dosi_api::state::NodeInfo::new(
             "urn:ngsi-ld:ContextSource:console-city",
         )),
-    };
+    });
     let city = City::generate(42, Scale::devices(devices.max(2000))?);
     let basemap = Arc::new(serde_json::to_vec(&city.geojson())?);
     let start = SimTime(

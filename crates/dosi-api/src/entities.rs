@@ -121,17 +121,31 @@ pub async fn retrieve(
                 v
             }
         }
-        _ => encode::entity(&e, &Ctx(&ctx), &opts),
+        _ => {
+            // The common case, written straight from the entity.
+            let mut out = Vec::with_capacity(1024);
+            encode::write_entity(&mut out, &e, &Ctx(&ctx), &opts);
+            if (opts.pick.is_some() || opts.omit.is_some()) && out == b"{}" {
+                return Err(nothing_left(&id));
+            }
+            return Ok(req::reply_object(
+                StatusCode::OK,
+                out,
+                accept,
+                link.as_ref(),
+            ));
+        }
     };
     if (opts.pick.is_some() || opts.omit.is_some())
         && body.as_object().is_some_and(|m| m.is_empty())
     {
-        return Err(NgsiError::not_found(format!(
-            "nothing of entity {id} is left after pick/omit"
-        ))
-        .into());
+        return Err(nothing_left(&id));
     }
     Ok(req::reply(StatusCode::OK, body, accept, link.as_ref()))
+}
+
+fn nothing_left(id: &EntityId) -> crate::problem::ApiError {
+    NgsiError::not_found(format!("nothing of entity {id} is left after pick/omit")).into()
 }
 
 /// The `type` parameter on single-entity operations selects: an entity whose
@@ -485,13 +499,14 @@ pub async fn run_query(
         }
     };
     let terms = Ctx(&ctx);
-    let body = if let Some(gp) = gp {
-        encode::feature_collection(
+    let mut r = if let Some(gp) = gp {
+        let body = encode::feature_collection(
             res.entities
                 .iter()
                 .map(|e| encode::feature(e, &terms, &opts, &gp))
                 .collect(),
-        )
+        );
+        req::reply(StatusCode::OK, body, accept, link.as_ref())
     } else if let Some((flat, level)) = join {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -511,19 +526,32 @@ pub async fn run_query(
             );
         }
         roots.extend(out);
-        Value::Array(roots)
+        req::reply(StatusCode::OK, Value::Array(roots), accept, link.as_ref())
     } else {
-        Value::Array(
-            res.entities
-                .iter()
-                .map(|e| encode::entity(e, &terms, &opts))
-                // An entity that pick/omit leaves empty is not part of the answer.
-                .filter(|v| v.as_object().is_none_or(|m| !m.is_empty()))
-                .collect(),
-        )
+        // The common case, written straight from the entities.
+        let member = req::context_member(accept, link.as_ref());
+        let mut out = Vec::with_capacity(1024 * res.entities.len() + 2);
+        out.push(b'[');
+        for e in &res.entities {
+            let start = out.len();
+            if start > 1 {
+                out.push(b',');
+            }
+            let obj = out.len();
+            encode::write_entity(&mut out, e, &terms, &opts);
+            // An entity that pick/omit leaves empty is not part of the answer.
+            if out[obj..] == *b"{}" {
+                out.truncate(start);
+                continue;
+            }
+            if let Some(m) = &member {
+                req::append_member(&mut out, m);
+            }
+        }
+        out.push(b']');
+        req::reply_written(StatusCode::OK, out, accept, link.as_ref())
     };
     let returned = res.entities.len();
-    let mut r = req::reply(StatusCode::OK, body, accept, link.as_ref());
     if let Some(total) = res.total {
         r.headers_mut()
             .insert("NGSILD-Results-Count", HeaderValue::from(total));

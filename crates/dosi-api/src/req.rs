@@ -288,6 +288,103 @@ pub async fn active(
     st.contexts.resolve(tenant, ctx).await
 }
 
+/// `Content-Type` and the context's `Link` of a plain JSON answer.
+fn json_headers(headers: &mut HeaderMap, ctx: Option<&Value>) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let link = match ctx {
+        Some(Value::String(url)) => HeaderValue::from_str(&format!(
+            "<{url}>; rel=\"{JSONLD_REL}\"; type=\"application/ld+json\""
+        ))
+        .ok(),
+        _ => {
+            static CORE_LINK: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+            Some(
+                CORE_LINK
+                    .get_or_init(|| {
+                        HeaderValue::from_str(&format!(
+                            "<{CORE_CONTEXT_URL}>; rel=\"{JSONLD_REL}\"; type=\"application/ld+json\""
+                        ))
+                        .expect("the core context link is a valid header")
+                    })
+                    .clone(),
+            )
+        }
+    };
+    if let Some(v) = link {
+        headers.insert(header::LINK, v);
+    }
+}
+
+/// The member JSON-LD answers add to each entity object (`"@context":…`,
+/// as `add_context` does); `None` for the other media types.
+pub fn context_member(accept: Accept, ctx: Option<&Value>) -> Option<Vec<u8>> {
+    if accept != Accept::JsonLd {
+        return None;
+    }
+    let mut m = b"\"@context\":".to_vec();
+    let core = Value::String(CORE_CONTEXT_URL.into());
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut m, ctx.unwrap_or(&core));
+    Some(m)
+}
+
+/// Adds `member` (`"key":value`) as the last member of the JSON object that
+/// ends `out`.
+pub fn append_member(out: &mut Vec<u8>, member: &[u8]) {
+    if out.last() != Some(&b'}') {
+        return;
+    }
+    out.pop();
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    out.extend_from_slice(member);
+    out.push(b'}');
+}
+
+/// [`reply`] for one entity already written as a JSON object (by
+/// `encode::write_entity`): the same answer without a `Value` in between.
+pub fn reply_object(
+    status: StatusCode,
+    mut body: Vec<u8>,
+    accept: Accept,
+    ctx: Option<&Value>,
+) -> Response {
+    if let Some(m) = context_member(accept, ctx) {
+        append_member(&mut body, &m);
+    }
+    reply_written(status, body, accept, ctx)
+}
+
+/// A JSON (or JSON-LD) answer whose body is already complete, contexts
+/// included: only the headers [`reply`] would set are added. Not for
+/// GeoJSON, whose context placement [`reply`] decides.
+pub fn reply_written(
+    status: StatusCode,
+    body: Vec<u8>,
+    accept: Accept,
+    ctx: Option<&Value>,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    match accept {
+        Accept::Json => json_headers(&mut headers, ctx),
+        Accept::JsonLd => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/ld+json"),
+            );
+        }
+        Accept::GeoJson { .. } => {
+            let tree = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return reply(status, tree, accept, ctx);
+        }
+    }
+    (status, headers, body).into_response()
+}
+
 /// A JSON answer carrying the request's context as the media type demands.
 pub fn reply(status: StatusCode, mut body: Value, accept: Accept, ctx: Option<&Value>) -> Response {
     let mut headers = HeaderMap::new();
@@ -302,21 +399,7 @@ pub fn reply(status: StatusCode, mut body: Value, accept: Accept, ctx: Option<&V
                 HeaderValue::from_static("application/ld+json"),
             );
         }
-        Accept::Json => {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            let url = match ctx {
-                Some(Value::String(u)) => u.clone(),
-                _ => CORE_CONTEXT_URL.to_string(),
-            };
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "<{url}>; rel=\"{JSONLD_REL}\"; type=\"application/ld+json\""
-            )) {
-                headers.insert(header::LINK, v);
-            }
-        }
+        Accept::Json => json_headers(&mut headers, ctx),
         Accept::GeoJson { link } => {
             headers.insert(
                 header::CONTENT_TYPE,

@@ -69,7 +69,7 @@ async fn app_on(dir: &std::path::Path) -> App {
     )
     .await
     .expect("notifier opens");
-    let state = AppState {
+    let state = AppState::new(dosi_api::state::Shared {
         broker,
         contexts: contexts.clone(),
         notifier,
@@ -84,7 +84,7 @@ async fn app_on(dir: &std::path::Path) -> App {
         node: Arc::new(dosi_api::state::NodeInfo::new(
             "urn:ngsi-ld:ContextSource:test",
         )),
-    };
+    });
     App {
         router: dosi_api::router(state, Arc::new(AllowAll)),
         contexts,

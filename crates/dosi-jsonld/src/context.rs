@@ -79,7 +79,13 @@ struct Inner {
     base: Option<String>,
     language: Option<String>,
     direction: Option<String>,
+    /// IRIs compacted so far (the context never changes, so neither do
+    /// they): responses compact the same few dozen names over and over.
+    compacted: std::sync::RwLock<HashMap<Box<str>, Box<str>>>,
 }
+
+/// Most IRIs one context remembers the compaction of.
+const COMPACT_MEMO: usize = 4096;
 
 impl fmt::Debug for ActiveContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,6 +181,7 @@ impl ActiveContext {
                 base: state.base,
                 language: state.language,
                 direction: state.direction,
+                compacted: std::sync::RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -267,6 +274,24 @@ impl ActiveContext {
     /// compact IRI `prefix:suffix`, else the IRI itself. Every result other
     /// than the IRI itself expands back to `iri` with [`Self::expand_term`].
     pub fn compact_iri(&self, iri: &str) -> String {
+        let memo = &self.inner.compacted;
+        if let Some(term) = memo
+            .read()
+            .ok()
+            .and_then(|m| m.get(iri).map(|t| t.to_string()))
+        {
+            return term;
+        }
+        let term = self.compact_iri_uncached(iri);
+        if let Ok(mut m) = memo.write() {
+            if m.len() < COMPACT_MEMO {
+                m.insert(iri.into(), term.as_str().into());
+            }
+        }
+        term
+    }
+
+    fn compact_iri_uncached(&self, iri: &str) -> String {
         let inner = &*self.inner;
         let core_term = inner.core.tables.best_term.get(iri);
         let user_term = inner.user.best_term.get(iri);

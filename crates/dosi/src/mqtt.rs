@@ -455,7 +455,7 @@ mod tests {
         ))
         .unwrap();
         broker.add_hook(history.hook());
-        let state = AppState {
+        let state = AppState::new(dosi_api::state::Shared {
             broker,
             contexts,
             notifier,
@@ -470,7 +470,7 @@ mod tests {
             node: Arc::new(dosi_api::state::NodeInfo::new(
                 "urn:ngsi-ld:ContextSource:test",
             )),
-        };
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = dosi_api::router(state.clone(), Arc::new(AllowAll));

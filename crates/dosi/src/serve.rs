@@ -202,7 +202,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         None => None,
     };
     let ready = Arc::new(AtomicBool::new(true));
-    let state = AppState {
+    let state = AppState::new(dosi_api::state::Shared {
         broker,
         contexts,
         notifier: notifier.clone(),
@@ -228,7 +228,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
         metrics,
         ready: ready.clone(),
         node: Arc::new(NodeInfo::new(node_id(&store).await?)),
-    };
+    });
     let mqtt = crate::mqtt::start(&cfg.mqtt, state.clone()).await?;
     if let Some(m) = &mqtt {
         for (scheme, a) in [("mqtt", m.addr), ("mqtts", m.tls_addr)] {

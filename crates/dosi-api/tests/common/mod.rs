@@ -84,7 +84,7 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
     let history =
         dosi_history::History::open(dosi_history::HistoryConfig::new(dir.join("history"))).unwrap();
     broker.add_hook(history.hook());
-    let state = AppState {
+    let state = AppState::new(dosi_api::state::Shared {
         broker: broker.clone(),
         contexts,
         notifier,
@@ -103,7 +103,7 @@ pub async fn app_on_with(dir: &std::path::Path, config: ApiConfig) -> App {
         node: Arc::new(dosi_api::state::NodeInfo::new(
             "urn:ngsi-ld:ContextSource:test",
         )),
-    };
+    });
     dosi_api::iot::start(&state);
     App {
         router: dosi_api::router(state.clone(), Arc::new(AllowAll)),
