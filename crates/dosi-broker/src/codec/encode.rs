@@ -48,6 +48,16 @@ impl EncodeOptions {
     fn keep_attr(&self, iri: &str) -> bool {
         self.attrs.as_ref().is_none_or(|a| a.contains(iri)) && self.keep(iri)
     }
+    /// The instances of an attribute that `datasetId` selects.
+    fn select<'a>(&self, instances: &'a [Attribute]) -> Vec<&'a Attribute> {
+        match &self.datasets {
+            None => instances.iter().collect(),
+            Some(ds) => instances
+                .iter()
+                .filter(|a| ds.iter().any(|d| d.as_deref() == a.dataset()))
+                .collect(),
+        }
+    }
 }
 
 /// Renders `e` as a JSON object.
@@ -75,17 +85,10 @@ pub fn entity(e: &Entity, terms: &dyn Terms, o: &EncodeOptions) -> Value {
         if !o.keep_attr(name) || instances.is_empty() {
             continue;
         }
-        let selected: Vec<&Attribute> = match &o.datasets {
-            None => instances.iter().collect(),
-            Some(ds) => instances
-                .iter()
-                .filter(|a| ds.iter().any(|d| d.as_deref() == a.dataset()))
-                .collect(),
-        };
-        if selected.is_empty() {
+        let instances = o.select(instances);
+        if instances.is_empty() {
             continue;
         }
-        let instances = selected;
         let rendered: Vec<Value> = instances.iter().map(|a| attribute(a, terms, o)).collect();
         let v = if rendered.len() == 1 {
             rendered.into_iter().next().unwrap_or(Value::Null)
@@ -151,14 +154,7 @@ pub fn write_entity(out: &mut Vec<u8>, e: &Entity, terms: &dyn Terms, o: &Encode
         if !o.keep_attr(name) || instances.is_empty() {
             continue;
         }
-        let selected: Vec<&Attribute> = match &o.datasets {
-            None => instances.iter().collect(),
-            Some(ds) => instances
-                .iter()
-                .filter(|a| ds.iter().any(|d| d.as_deref() == a.dataset()))
-                .collect(),
-        };
-        match selected.as_slice() {
+        match o.select(instances).as_slice() {
             [] => continue,
             [one] => {
                 w.key(&terms.compact(name));
