@@ -54,9 +54,14 @@ macro_rules! dosi {
 }
 
 /// The attributes [`position`] and [`status_key`] read: all the snapshot decodes.
+/// Where the liveness watcher (`crate::liveness`) records that a device went
+/// silent: `deviceState` through the core context.
+const LIVENESS: &str = core!("default-context/deviceState");
+
 const MAP_ATTRS: &[&str] = &[
     core!("location"),
     core!("status"),
+    LIVENESS,
     sdm!("Parking/occupancy"),
     sdm!("Parking/occupiedSpotNumber"),
     sdm!("Parking/availableSpotNumber"),
@@ -466,6 +471,11 @@ pub(crate) fn status_key(e: &Entity) -> &'static str {
     let Some(t) = e.types.first() else { return "" };
     let short = t.rsplit(['/', '#', ':']).next().unwrap_or("");
     let text = |iri: &str| val(e, iri).and_then(Value::as_str);
+    // A device the liveness watcher found silent is offline, whatever it
+    // last reported: its last reading is stale.
+    if text(LIVENESS) == Some("offline") {
+        return "offline";
+    }
     let status = || text(core!("status"));
     match short {
         "ParkingSpot" => match status() {
@@ -677,6 +687,29 @@ mod tests {
             "dry",
         );
         check("Geofence", &[], "");
+    }
+
+    #[test]
+    fn a_silent_device_is_offline_whatever_it_last_said() {
+        let silent = (LIVENESS, json!("offline"));
+        check(
+            "AirQualityObserved",
+            &[
+                (sdm!("Environment/airQualityLevel"), json!("good")),
+                silent.clone(),
+            ],
+            "offline",
+        );
+        check(
+            "EmergencyBell",
+            &[(dosi!("pressed"), json!(false)), silent],
+            "offline",
+        );
+        check(
+            "EmergencyBell",
+            &[(dosi!("pressed"), json!(true)), (LIVENESS, json!("online"))],
+            "pressed",
+        );
     }
 
     #[test]
