@@ -90,38 +90,31 @@ pub struct LiveParams {
     tenant: Option<String>,
 }
 
-/// The tenant from `?tenant=` or else `NGSILD-Tenant`.
-fn tenant_of(p: &LiveParams, h: &HeaderMap) -> Result<TenantId> {
-    match p.tenant.as_deref() {
-        Some("") | None => crate::req::tenant(h),
-        Some(t) => TenantId::parse(t),
-    }
-}
+type LiveQuery = std::result::Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>;
 
-/// The packs' merged context, which names every attribute the console shows.
-async fn packs_context(st: &AppState, tenant: &TenantId) -> Result<ActiveContext> {
+/// What both console endpoints start from: the tenant (`?tenant=`, for
+/// clients that cannot set headers, or else `NGSILD-Tenant`) and the packs'
+/// merged context, which names every attribute the console shows.
+async fn scope(st: &AppState, h: &HeaderMap, q: LiveQuery) -> Result<(TenantId, ActiveContext)> {
+    let Query(p) =
+        q.map_err(|e| NgsiError::bad_data(format!("bad query parameters: {}", e.body_text())))?;
+    let tenant = match p.tenant.as_deref() {
+        Some("") | None => crate::req::tenant(h)?,
+        Some(t) => TenantId::parse(t)?,
+    };
     let url = format!("{}packs.jsonld", dosi_packs::CONTEXT_BASE_URL);
-    st.contexts.resolve(tenant, Some(&Value::String(url))).await
-}
-
-fn params(
-    q: std::result::Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<LiveParams> {
-    q.map(|Query(p)| p)
-        .map_err(|e| NgsiError::bad_data(format!("bad query parameters: {}", e.body_text())))
+    let ctx = st
+        .contexts
+        .resolve(&tenant, Some(&Value::String(url)))
+        .await?;
+    Ok((tenant, ctx))
 }
 
 /// `GET /api/v1/map/points`: `{at, count, points: [[id, type, lon, lat, status], …]}`
 /// for every entity with a location, straight from the store (no JSON-LD
 /// rendering per entity).
-pub async fn points(
-    State(st): State<AppState>,
-    h: HeaderMap,
-    q: std::result::Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
-    let p = params(q)?;
-    let tenant = tenant_of(&p, &h)?;
-    let ctx = packs_context(&st, &tenant).await?;
+pub async fn points(State(st): State<AppState>, h: HeaderMap, q: LiveQuery) -> ApiResult<Response> {
+    let (tenant, ctx) = scope(&st, &h, q).await?;
     let at = Timestamp::now();
     let all = st
         .broker
@@ -201,14 +194,8 @@ impl<'a> TypeNames<'a> {
 /// `ready` `{at}` once connected; `changes` `{seq, at, changes: [{id, type,
 /// kind: created|updated|deleted, loc?: [lon, lat], status?, attrs: {term:
 /// value}}]}`; `resync` `{missed}` when changes were lost.
-pub async fn events(
-    State(st): State<AppState>,
-    h: HeaderMap,
-    q: std::result::Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Response> {
-    let p = params(q)?;
-    let tenant = tenant_of(&p, &h)?;
-    let ctx = packs_context(&st, &tenant).await?;
+pub async fn events(State(st): State<AppState>, h: HeaderMap, q: LiveQuery) -> ApiResult<Response> {
+    let (tenant, ctx) = scope(&st, &h, q).await?;
     let live = Live {
         rx: st.broker.bus().subscribe(),
         tenant,

@@ -227,6 +227,33 @@ mod tests {
         check(2_097_152, &[0x80, 0x80, 0x80, 1]);
     }
 
+    /// Device `d1` publishing through `broker` with `token`: its queue,
+    /// counters and session task.
+    fn session_to(
+        broker: std::net::SocketAddr,
+        token: &str,
+    ) -> (
+        mpsc::Sender<Vec<u8>>,
+        Arc<Counters>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, rx) = mpsc::channel(4);
+        let counters = Arc::new(Counters::default());
+        let session = tokio::spawn(device_session(
+            Endpoint {
+                broker,
+                source: None,
+            },
+            "d1".into(),
+            Arc::from(token),
+            "/json/k/d1/attrs".into(),
+            rx,
+            counters.clone(),
+            Arc::new(Semaphore::new(1)),
+        ));
+        (tx, counters, session)
+    }
+
     #[tokio::test]
     async fn packets_read_back() {
         let p = publish_packet("/json/k/d1/attrs", b"{\"a\":1}", 7, true);
@@ -270,20 +297,7 @@ mod tests {
             s.write_all(&[0x40, 2, pkid[0], pkid[1]]).await.unwrap();
             body[4 + topic_len..].to_vec()
         });
-        let (tx, rx) = mpsc::channel(4);
-        let counters = Arc::new(Counters::default());
-        let session = tokio::spawn(device_session(
-            Endpoint {
-                broker,
-                source: None,
-            },
-            "d1".into(),
-            Arc::from("tok"),
-            "/json/k/d1/attrs".into(),
-            rx,
-            counters.clone(),
-            Arc::new(Semaphore::new(1)),
-        ));
+        let (tx, counters, session) = session_to(broker, "tok");
         tx.send(b"{\"a\":1}".to_vec()).await.unwrap();
         assert_eq!(server.await.unwrap(), b"{\"a\":1}");
         drop(tx);
@@ -307,20 +321,7 @@ mod tests {
             let _ = read_packet(&mut s, &mut body).await;
             let _ = s.write_all(&[0x20, 2, 0, 5]).await;
         });
-        let (tx, rx) = mpsc::channel(4);
-        let counters = Arc::new(Counters::default());
-        let session = tokio::spawn(device_session(
-            Endpoint {
-                broker,
-                source: None,
-            },
-            "d1".into(),
-            Arc::from("wrong"),
-            "/json/k/d1/attrs".into(),
-            rx,
-            counters.clone(),
-            Arc::new(Semaphore::new(1)),
-        ));
+        let (tx, counters, session) = session_to(broker, "wrong");
         tx.send(b"{}".to_vec()).await.unwrap();
         drop(tx);
         session.await.unwrap();
